@@ -8,10 +8,10 @@
 
 #include "compiler.h"
 
-#define AUTH_UUID_LEN 36
-#define AUTH_DOMAIN_MAX 253
+#define AUTH_UUID_LEN    36
+#define AUTH_DOMAIN_MAX  253
 #define AUTH_SCOPE_WRITE "cdr:write"
-#define AUTH_SCOPE_READ "cdr:read"
+#define AUTH_SCOPE_READ  "cdr:read"
 
 /* The accepted algorithm is configuration, never the token's header: a token whose header names
  * another algorithm is refused before its signature is looked at. */
@@ -33,11 +33,11 @@ typedef struct auth_config {
 typedef struct auth_verifier auth_verifier;
 
 typedef struct auth_claims {
-    char tenant_id[AUTH_UUID_LEN + 1];      /* canonical lower-case UUID */
-    char sip_domain[AUTH_DOMAIN_MAX + 1];   /* lower-case */
-    bool scope_read;                        /* "cdr:read" granted */
-    bool scope_write;                       /* "cdr:write" granted */
-    int64_t exp;                            /* seconds since the epoch */
+    char tenant_id[AUTH_UUID_LEN + 1];    /* canonical lower-case UUID */
+    char sip_domain[AUTH_DOMAIN_MAX + 1]; /* lower-case */
+    bool scope_read;                      /* "cdr:read" granted */
+    bool scope_write;                     /* "cdr:write" granted */
+    int64_t exp;                          /* seconds since the epoch */
 } auth_claims;
 
 /* Reads keys and checks the configuration. Returns NULL with the reason in 'err' when the key
@@ -48,9 +48,9 @@ void auth_verifier_destroy(auth_verifier *v);
 
 typedef enum auth_result {
     AUTH_OK = 0,
-    AUTH_MISSING,   /* no token at all                                   -> 401 */
-    AUTH_INVALID,   /* malformed, wrong alg, bad signature, expired, not yet valid, wrong
-                       iss/aud, missing or malformed claim                -> 401 */
+    AUTH_MISSING, /* no token at all                                   -> 401 */
+    AUTH_INVALID, /* malformed, wrong alg, bad signature, expired, not yet valid, wrong
+                     iss/aud, missing or malformed claim                -> 401 */
 } auth_result;
 
 /* Verifies 'token' (the text after "Bearer ") at time 'now' (seconds since the epoch):

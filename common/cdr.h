@@ -11,18 +11,18 @@
 #include "timefmt.h"
 
 /* Size limits, checked by cdr_from_json and documented in docs/cdr.md. */
-#define CDR_UUID_LEN 36
-#define CDR_DOMAIN_MAX 253
-#define CDR_CALL_ID_MAX 255
-#define CDR_URI_MAX 255
-#define CDR_EXT_MAX 32
-#define CDR_STORE_NAME_MAX 200
-#define CDR_URL_MAX 2048
-#define CDR_META_MAX 16384                   /* meta_json serialised, in bytes */
-#define CDR_MAX_DURATION_S (7 * 86400)       /* end_ts - start_ts */
-#define CDR_MAX_FUTURE_S 86400               /* start_ts may be at most this far past 'now' */
-#define CDR_MIN_START_TS INT64_C(946684800)  /* 2000-01-01T00:00:00Z, seconds */
-#define CDR_BILLSEC_TOLERANCE_S 1            /* |billsec - (end_ts - answer_ts)| allowed */
+#define CDR_UUID_LEN            36
+#define CDR_DOMAIN_MAX          253
+#define CDR_CALL_ID_MAX         255
+#define CDR_URI_MAX             255
+#define CDR_EXT_MAX             32
+#define CDR_STORE_NAME_MAX      200
+#define CDR_URL_MAX             2048
+#define CDR_META_MAX            16384              /* meta_json serialised, in bytes */
+#define CDR_MAX_DURATION_S      (7 * 86400)        /* end_ts - start_ts */
+#define CDR_MAX_FUTURE_S        86400              /* start_ts may be at most this far past 'now' */
+#define CDR_MIN_START_TS        INT64_C(946684800) /* 2000-01-01T00:00:00Z, seconds */
+#define CDR_BILLSEC_TOLERANCE_S 1                  /* |billsec - (end_ts - answer_ts)| allowed */
 
 typedef enum cdr_direction { CDR_DIR_IN = 0, CDR_DIR_OUT = 1 } cdr_direction;
 typedef enum cdr_disposition {

@@ -20,19 +20,19 @@
  *         "copy+zstd" one zstd frame of those rows, its content size recorded in the frame.
  * The writer feeds 'rows' to COPY without looking inside, so the ingest side does all the
  * parsing and the writer none. Docs: docs/stream-format.md. */
-#define CDR_CODEC_VERSION "1"
-#define CDR_CODEC_KIND_CDR "cdr"
+#define CDR_CODEC_VERSION     "1"
+#define CDR_CODEC_KIND_CDR    "cdr"
 #define CDR_CODEC_KIND_REJECT "reject"
-#define CDR_CODEC_ENC_PLAIN "copy"
-#define CDR_CODEC_ENC_ZSTD "copy+zstd"
+#define CDR_CODEC_ENC_PLAIN   "copy"
+#define CDR_CODEC_ENC_ZSTD    "copy+zstd"
 
 #define CDR_CODEC_CDR_COLUMNS                                                                      \
-    "tenant_id, store_id, store_name, sip_domain, call_id, direction, from_uri, to_uri, "         \
-    "did_e164, ext_number, user_id, start_ts, answer_ts, end_ts, billsec, disposition, "          \
+    "tenant_id, store_id, store_name, sip_domain, call_id, direction, from_uri, to_uri, "          \
+    "did_e164, ext_number, user_id, start_ts, answer_ts, end_ts, billsec, disposition, "           \
     "recording_url, mos, jitter_ms, loss_pct, meta_json, ingested_at"
-#define CDR_CODEC_CDR_NCOLS 22
+#define CDR_CODEC_CDR_NCOLS      22
 #define CDR_CODEC_REJECT_COLUMNS "received_at, tenant_id, sip_domain, call_id, source, reason, raw"
-#define CDR_CODEC_REJECT_NCOLS 7
+#define CDR_CODEC_REJECT_NCOLS   7
 
 /* Appends one COPY text row for 'r' (with 'ingested_at') to 'out'. Returns 0, or -1 when the
  * buffer could not grow (its limit or memory); 'out' is then unchanged. */
@@ -41,7 +41,7 @@ int cdr_codec_append_cdr(cdr_buf *out, const cdr_record *r, cdr_time ingested_at
 /* A refused item, kept with why it was refused. Strings are NUL-terminated; NULL = unknown. */
 typedef struct cdr_reject {
     cdr_time received_at;
-    const char *tenant_id;  /* canonical UUID of the caller, or NULL */
+    const char *tenant_id; /* canonical UUID of the caller, or NULL */
     const char *sip_domain;
     const char *call_id;
     const char *source; /* "ingest" | "writer" */

@@ -20,7 +20,7 @@ typedef enum cfg_type {
  * parses the environment and the command line and prints --help, so they never disagree. */
 typedef struct cfg_option {
     const char *flag;    /* long flag without dashes: "listen" is --listen */
-    const char *env;     /* environment variable: "CDR_INGEST_LISTEN" */
+    const char *env;     /* environment variable: "CDR_INGEST_LISTEN"; NULL = flag only */
     cfg_type type;       /* how the value is parsed */
     const char *def;     /* default as text, parsed like any other value; NULL = unset */
     long long min, max;  /* CFG_INT/CFG_SIZE: value bounds; CFG_STRING: length bounds
@@ -36,6 +36,8 @@ typedef struct cfg_table {
     const char *usage;   /* after the program name in the usage line, e.g. "[options]" */
     const cfg_option *opts;
     size_t n_opts;
+    bool stop_at_command; /* options end at the first positional argument, which with the rest
+                             is left for a subcommand's own table (cdrctl) */
 } cfg_table;
 
 typedef enum cfg_result {

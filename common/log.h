@@ -33,8 +33,8 @@ void log_write(log_level level, const char *component, const char *fmt, ...) CDR
             log_write((lvl), (comp), __VA_ARGS__);                                                 \
     } while (0)
 #define LOG_DEBUG(comp, ...) LOG_AT(LOG_LEVEL_DEBUG, comp, __VA_ARGS__)
-#define LOG_INFO(comp, ...) LOG_AT(LOG_LEVEL_INFO, comp, __VA_ARGS__)
-#define LOG_WARN(comp, ...) LOG_AT(LOG_LEVEL_WARN, comp, __VA_ARGS__)
+#define LOG_INFO(comp, ...)  LOG_AT(LOG_LEVEL_INFO, comp, __VA_ARGS__)
+#define LOG_WARN(comp, ...)  LOG_AT(LOG_LEVEL_WARN, comp, __VA_ARGS__)
 #define LOG_ERROR(comp, ...) LOG_AT(LOG_LEVEL_ERROR, comp, __VA_ARGS__)
 
 #endif

@@ -12,7 +12,7 @@
 typedef int64_t cdr_time;
 
 #define TIMEFMT_REQUIRE_OFFSET 0x1 /* a datetime must carry Z or +hh:mm / -hh:mm / +hhmm / +hh */
-#define TIMEFMT_ALLOW_DATE 0x2     /* "YYYY-MM-DD" alone is accepted (as its 00:00 UTC) */
+#define TIMEFMT_ALLOW_DATE     0x2 /* "YYYY-MM-DD" alone is accepted (as its 00:00 UTC) */
 
 /* Parses the 'len' bytes at 's' (no NUL needed):
  *   YYYY-MM-DD                                    (only with TIMEFMT_ALLOW_DATE)
