@@ -1,5 +1,5 @@
 # Writes OUT: a C file holding every migration in FILES (sorted) as a NUL-terminated byte array.
-set(body "/* Generated from sql/*.sql by cmake/embed_sql.cmake; do not edit. */\n")
+set(body "/* Generated from the sql/ migrations by cmake/embed_sql.cmake; do not edit. */\n")
 string(APPEND body "#include \"migrations.h\"\n\n")
 set(table "")
 set(i 0)

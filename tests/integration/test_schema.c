@@ -1,1 +1,483 @@
-/* placeholder */
+/* test_schema.c - the schema against a real PostgreSQL: migrations, partitions, row-level
+ * security and grants, and cdrctl's commands as an operator uses them. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "itest.h"
+
+#define TENANT_A      "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+#define TENANT_B      "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+#define SECRET        "itest-secret-0123456789abcdef-0123456789"
+#define RUN_TIMEOUT_S 60
+
+static itest_db db;
+
+static void drop_db(void)
+{
+    itest_db_drop(&db);
+}
+
+TestSuite(schema, .fini = drop_db, .timeout = 120);
+
+/* Runs cdrctl with 'args' against this test's database (CDR_PG_URL) plus 'env'. */
+static void ctl(itest_proc *p, const char *const *args, const char *const *env)
+{
+    char err[512];
+    char url_var[ITEST_URL_MAX + 16];
+    const char *full_env[16];
+    size_t n = 0;
+    if (db.url[0]) {
+        snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
+        full_env[n++] = url_var;
+    }
+    for (const char *const *e = env; e && *e && n + 1 < CDR_ARRAY_LEN(full_env); e++)
+        full_env[n++] = *e;
+    full_env[n] = NULL;
+    cr_assert(itest_run("cdrctl", args, full_env, RUN_TIMEOUT_S, p, err, sizeof(err)) == 0, "%s",
+              err);
+}
+
+/* Makes this test's database; with 'migrate' also runs `cdrctl migrate` on it. */
+static void make_db(bool migrate)
+{
+    char err[1024];
+    cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
+    if (migrate) {
+        itest_proc p;
+        ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
+        cr_assert_eq(p.status, 0, "cdrctl migrate: %s", p.err);
+        itest_proc_free(&p);
+    }
+}
+
+static PGconn *connect_as(const char *role)
+{
+    char err[1024];
+    PGconn *c = itest_db_connect(&db, role, err, sizeof(err));
+    cr_assert(c, "%s", err);
+    return c;
+}
+
+static long long scalar(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    char err[1024];
+    long long v = -1;
+    cr_assert(itest_scalar(c, sql, n, params, &v, err, sizeof(err)) == 0, "%s: %s", sql, err);
+    return v;
+}
+
+static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = itest_query(c, sql, n, params);
+    cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* The migration files of the source tree, sorted, as cdrctl embeds them. */
+static int sql_files(char names[][128], int max)
+{
+    char dir[1024];
+    const char *self = __FILE__;
+    const char *tail = strstr(self, "/tests/integration/");
+    cr_assert(tail, "cannot locate the source tree from %s", self);
+    snprintf(dir, sizeof(dir), "%.*s/sql", (int)(tail - self), self);
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot open %s", dir);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".sql") == 0 && n < max)
+            snprintf(names[n++], 128, "%s", de->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(names[0]), (int (*)(const void *, const void *))strcmp);
+    return n;
+}
+
+static void up_to_date_line(char *buf, size_t len, int n)
+{
+    snprintf(buf, len, "schema up to date (%d migration%s)\n", n, n == 1 ? "" : "s");
+}
+
+Test(schema, migrate_applies_every_file_once_then_nothing)
+{
+    char names[64][128];
+    char expect[8192] = "";
+    char line[256];
+    int n = sql_files(names, 64);
+    cr_assert_gt(n, 0, "no migration files found");
+    make_db(false);
+
+    itest_proc p;
+    ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
+    cr_assert_eq(p.status, 0, "first migrate failed: %s", p.err);
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof(line), "applied %.127s\n", names[i]);
+        strcat(expect, line);
+    }
+    up_to_date_line(line, sizeof(line), n);
+    strcat(expect, line);
+    cr_expect_str_eq(p.out, expect);
+    cr_expect_str_eq(p.err, "", "migrate wrote to stderr: %s", p.err);
+    itest_proc_free(&p);
+
+    PGconn *c = connect_as(NULL);
+    cr_expect_eq(scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
+    cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM schema_migrations "
+                        "WHERE checksum ~ '^[0-9a-f]{64}$'",
+                        0, NULL),
+                 n, "every checksum is a SHA-256 in hex");
+    PGresult *before =
+        itest_query(c, "SELECT max(applied_at)::text FROM schema_migrations", 0, NULL);
+    cr_assert(itest_ok(before));
+
+    ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
+    cr_assert_eq(p.status, 0, "second migrate failed: %s", p.err);
+    cr_expect_str_eq(p.out, line, "a second migrate applies nothing");
+    cr_expect_str_eq(p.err, "");
+    itest_proc_free(&p);
+    cr_expect_eq(scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
+    PGresult *after =
+        itest_query(c, "SELECT max(applied_at)::text FROM schema_migrations", 0, NULL);
+    cr_assert(itest_ok(after));
+    cr_expect_str_eq(PQgetvalue(after, 0, 0), PQgetvalue(before, 0, 0));
+    PQclear(before);
+    PQclear(after);
+    PQfinish(c);
+}
+
+Test(schema, migrate_refuses_a_changed_migration)
+{
+    char names[64][128];
+    int n = sql_files(names, 64);
+    cr_assert_gt(n, 0);
+    make_db(true);
+
+    PGconn *c = connect_as(NULL);
+    exec_ok(c, "UPDATE schema_migrations SET checksum = $1 WHERE name = $2", 2,
+            (const char *const[]){"x", names[0]});
+    PQfinish(c);
+
+    itest_proc p;
+    ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
+    cr_expect_eq(p.status, 1);
+    cr_expect(strstr(p.err, names[0]) != NULL, "the changed file is named: %s", p.err);
+    cr_expect(strstr(p.err, "changed since it was applied") != NULL, "%s", p.err);
+    cr_expect(strstr(p.out, "applied") == NULL, "nothing is applied: %s", p.out);
+    itest_proc_free(&p);
+}
+
+Test(schema, migrate_names_an_unreachable_database)
+{
+    itest_proc p;
+    ctl(&p, (const char *const[]){"migrate", NULL},
+        (const char *const[]){"CDR_PG_URL=postgresql://nobody@127.0.0.1:1/nothing", NULL});
+    cr_expect_eq(p.status, 1);
+    cr_expect(strstr(p.err, "connection to PostgreSQL failed") != NULL, "%s", p.err);
+    itest_proc_free(&p);
+}
+
+static const char insert_cdr_sql[] =
+    "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri, "
+    "to_uri, end_ts, billsec, disposition) "
+    "VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $3::timestamptz + interval '1 minute', 0, "
+    "$8)";
+
+/* Inserts a missed inbound call of 'tenant' as 'conn''s role. Returns the result unchecked. */
+static PGresult *insert_cdr(PGconn *conn, const char *tenant, const char *call_id,
+                            const char *start)
+{
+    const char *params[] = {tenant, call_id,      start,       "tenant.example.it",
+                            "in",   "+390612345", "+39069876", "NO_ANSWER"};
+    return itest_query(conn, insert_cdr_sql, 8, params);
+}
+
+Test(schema, partitions_are_made_by_utc_month_on_demand)
+{
+    make_db(true);
+    PGconn *w = connect_as("cdr_writer");
+    /* 2025-10-31T23:30:00-02:00 is 2025-11-01T01:30:00Z: November in UTC. */
+    const char *nov = "2025-10-31T23:30:00-02:00";
+
+    PGresult *res = insert_cdr(w, TENANT_A, "call-nov", nov);
+    cr_assert(!itest_ok(res), "a row without its month's partition is refused");
+    cr_expect_str_eq(itest_sqlstate(res), "23514");
+    cr_expect(strstr(PQresultErrorMessage(res), "no partition of relation \"voip_cdr\"") != NULL,
+              "%s", PQresultErrorMessage(res));
+    PQclear(res);
+
+    /* A session two hours behind UTC must still get UTC month bounds. */
+    const char *const args[] = {"partitions", "ensure", "--from", "2025-11", "--months", "1", NULL};
+    const char *const env[] = {"PGTZ=America/Noronha", NULL};
+    for (int round = 0; round < 2; round++) {
+        itest_proc p;
+        ctl(&p, args, env);
+        cr_expect_eq(p.status, 0, "round %d: %s", round, p.err);
+        cr_expect_str_eq(p.out, "voip_cdr_2025_11\n", "round %d", round);
+        itest_proc_free(&p);
+    }
+    cr_expect_eq(scalar(w,
+                        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'voip_cdr'::regclass",
+                        0, NULL),
+                 1, "ensuring twice makes one partition");
+
+    res = insert_cdr(w, TENANT_A, "call-nov", nov);
+    cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    res = itest_query(w, "SELECT tableoid::regclass::text FROM voip_cdr WHERE call_id = $1", 1,
+                      (const char *const[]){"call-nov"});
+    cr_assert(itest_ok(res) && PQntuples(res) == 1, "%s", PQresultErrorMessage(res));
+    cr_expect_str_eq(PQgetvalue(res, 0, 0), "voip_cdr_2025_11");
+    PQclear(res);
+
+    /* 2025-11-30T23:30:00-02:00 is already December in UTC, which has no partition yet. */
+    res = insert_cdr(w, TENANT_A, "call-dec", "2025-11-30T23:30:00-02:00");
+    cr_expect(!itest_ok(res), "December belongs to the next partition");
+    cr_expect_str_eq(itest_sqlstate(res), "23514");
+    PQclear(res);
+
+    /* The writer prepares a month itself; the partition still belongs to the schema owner. */
+    res =
+        itest_query(w, "SELECT cdr_ensure_month($1::date)", 1, (const char *const[]){"2025-12-15"});
+    cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
+    cr_expect_str_eq(PQgetvalue(res, 0, 0), "voip_cdr_2025_12");
+    PQclear(res);
+    res = insert_cdr(w, TENANT_A, "call-dec", "2025-11-30T23:30:00-02:00");
+    cr_expect(itest_ok(res), "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    res = itest_query(w,
+                      "SELECT pg_get_userbyid(relowner)::text FROM pg_class "
+                      "WHERE oid = 'voip_cdr_2025_12'::regclass",
+                      0, NULL);
+    cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
+    cr_expect_str_eq(PQgetvalue(res, 0, 0), db.owner);
+    PQclear(res);
+    PQfinish(w);
+}
+
+/* One tenant table: how a test row is written (parameters: tenant, key) and counted. */
+typedef struct tenant_table {
+    const char *name;
+    const char *insert; /* $1 tenant_id, $2 a key making the row unique */
+    bool uuid_key;      /* the key is a UUID, else "prefix" and a number */
+    const char *prefix;
+    const char *count;        /* every visible row */
+    const char *count_other;  /* visible rows whose tenant_id differs from $1 */
+    const char *count_tenant; /* visible rows whose tenant_id is $1 */
+} tenant_table;
+
+#define COUNTS(t)                                                                                  \
+    "SELECT count(*) FROM " t, "SELECT count(*) FROM " t " WHERE tenant_id <> $1::uuid",           \
+        "SELECT count(*) FROM " t " WHERE tenant_id = $1::uuid"
+
+static const tenant_table tenant_tables[] = {
+    {"voip_cdr",
+     "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri, "
+     "to_uri, end_ts, billsec, disposition) VALUES ($1, $2, '2025-11-10 10:00:00+00', "
+     "'tenant.example.it', 'in', '+390612345', '+39069876', '2025-11-10 10:01:00+00', 0, "
+     "'NO_ANSWER')",
+     false, "call-", COUNTS("voip_cdr")},
+    {"voip_cdr_rollup_store_hour",
+     "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls) "
+     "VALUES ($1, $2::uuid, '2025-11-10 10:00:00+00', 'in', 1)",
+     true, NULL, COUNTS("voip_cdr_rollup_store_hour")},
+    {"voip_cdr_rollup_ext_day",
+     "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, calls) "
+     "VALUES ($1, $2, '2025-11-10', 'in', 1)",
+     false, "10", COUNTS("voip_cdr_rollup_ext_day")},
+    {"voip_callback_state",
+     "INSERT INTO voip_callback_state (tenant_id, number, last_answered_ts) "
+     "VALUES ($1, $2, '2025-11-10 10:00:00+00')",
+     false, "+3906000", COUNTS("voip_callback_state")},
+    {"voip_stores",
+     "INSERT INTO voip_stores (tenant_id, store_id, name) VALUES ($1, $2::uuid, 'Store')", true,
+     NULL, COUNTS("voip_stores")},
+    {"voip_cdr_rejects",
+     "INSERT INTO voip_cdr_rejects (received_at, tenant_id, call_id, source, reason, raw) "
+     "VALUES (now(), $1, $2, 'ingest', 'billsec: expected an integer', '{}')",
+     false, "rejected-", COUNTS("voip_cdr_rejects")},
+};
+
+/* Tenant A gets two rows in every tenant table, tenant B one. */
+static void write_tenant_rows(void)
+{
+    itest_proc p;
+    ctl(&p,
+        (const char *const[]){"partitions", "ensure", "--from", "2025-11", "--months", "1", NULL},
+        NULL);
+    cr_assert_eq(p.status, 0, "%s", p.err);
+    itest_proc_free(&p);
+
+    PGconn *w = connect_as("cdr_writer");
+    for (size_t t = 0; t < CDR_ARRAY_LEN(tenant_tables); t++) {
+        const tenant_table *tt = &tenant_tables[t];
+        for (int i = 0; i < 3; i++) {
+            char key[64];
+            if (tt->uuid_key)
+                snprintf(key, sizeof(key), "00000000-0000-4000-8000-%012d", i);
+            else
+                snprintf(key, sizeof(key), "%s%d", tt->prefix, i);
+            exec_ok(w, tt->insert, 2, (const char *const[]){i < 2 ? TENANT_A : TENANT_B, key});
+        }
+    }
+    PQfinish(w);
+}
+
+/* Runs 'sql' with 'param' inside a transaction where app.tenant_id is 'tenant'. */
+static long long count_as_tenant(PGconn *r, const char *tenant, const char *sql, const char *param)
+{
+    exec_ok(r, "BEGIN", 0, NULL);
+    exec_ok(r, "SELECT set_config($1, $2, true)", 2,
+            (const char *const[]){"app.tenant_id", tenant});
+    long long v = scalar(r, sql, param ? 1 : 0, (const char *const[]){param});
+    exec_ok(r, "COMMIT", 0, NULL);
+    return v;
+}
+
+Test(schema, reader_sees_only_the_tenant_it_names)
+{
+    make_db(true);
+    write_tenant_rows();
+    PGconn *owner = connect_as(NULL);
+    PGconn *r = connect_as("cdr_reader");
+
+    for (size_t t = 0; t < CDR_ARRAY_LEN(tenant_tables); t++) {
+        const tenant_table *tt = &tenant_tables[t];
+        cr_expect_eq(scalar(owner, tt->count, 0, NULL), 3, "%s: the owner sees every row",
+                     tt->name);
+        cr_expect_eq(scalar(r, tt->count, 0, NULL), 0, "%s: no tenant set, no rows", tt->name);
+
+        cr_expect_eq(count_as_tenant(r, TENANT_A, tt->count, NULL), 2, "%s: A sees its rows",
+                     tt->name);
+        cr_expect_eq(count_as_tenant(r, TENANT_A, tt->count_other, TENANT_A), 0,
+                     "%s: A sees no one else's", tt->name);
+        cr_expect_eq(count_as_tenant(r, TENANT_A, tt->count_tenant, TENANT_B), 0,
+                     "%s: asking for B under A's setting returns nothing", tt->name);
+        cr_expect_eq(count_as_tenant(r, TENANT_B, tt->count, NULL), 1, "%s: B sees its row",
+                     tt->name);
+
+        /* The setting was local to each transaction. */
+        cr_expect_eq(scalar(r, tt->count, 0, NULL), 0, "%s: after COMMIT, no rows again", tt->name);
+    }
+    PQfinish(r);
+    PQfinish(owner);
+}
+
+Test(schema, reader_cannot_write_or_go_around_the_policies)
+{
+    make_db(true);
+    write_tenant_rows();
+    PGconn *r = connect_as("cdr_reader");
+
+    PGresult *res = insert_cdr(r, TENANT_A, "call-reader", "2025-11-10T10:00:00Z");
+    cr_expect(!itest_ok(res), "the reader cannot insert");
+    cr_expect_str_eq(itest_sqlstate(res), "42501", "%s", PQresultErrorMessage(res));
+    PQclear(res);
+
+    static const char *const denied[] = {
+        "SELECT count(*) FROM voip_cdr_2025_11", /* a partition, read around the parent */
+        "SELECT count(*) FROM voip_cdr_staging",
+        "SELECT cdr_ensure_month('2030-01-01')",
+        "UPDATE voip_stores SET name = 'x'",
+    };
+    for (size_t i = 0; i < CDR_ARRAY_LEN(denied); i++) {
+        res = itest_query(r, denied[i], 0, NULL);
+        cr_expect(!itest_ok(res), "%s is refused", denied[i]);
+        cr_expect_str_eq(itest_sqlstate(res), "42501", "%s: %s", denied[i],
+                         PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    PQfinish(r);
+}
+
+/* Runs cdrctl with 'args' and 'env', checks that it printed one token and nothing else, and
+ * verifies it with the test secret (and 'issuer'): the claims land in 'claims', the time of
+ * verification in 'now'. */
+static void mint_and_verify(const char *const *args, const char *const *env, const char *issuer,
+                            auth_claims *claims, long long *now)
+{
+    itest_proc p;
+    ctl(&p, args, env);
+    cr_assert_eq(p.status, 0, "cdrctl token: %s", p.err);
+    size_t len = strlen(p.out);
+    cr_assert(len > 1 && p.out[len - 1] == '\n', "one line: '%s'", p.out);
+    p.out[len - 1] = '\0';
+    cr_assert(strchr(p.out, '\n') == NULL, "a single line");
+
+    char err[512];
+    auth_config cfg = {.alg = AUTH_HS256, .secret = SECRET, .issuer = issuer};
+    auth_verifier *v = auth_verifier_create(&cfg, err, sizeof(err));
+    cr_assert(v, "%s", err);
+    *now = (long long)time(NULL);
+    cr_expect_eq(auth_verify(v, p.out, *now, claims, err, sizeof(err)), AUTH_OK, "%s", err);
+    auth_verifier_destroy(v);
+    itest_proc_free(&p);
+}
+
+Test(schema, token_is_accepted_by_the_verifier)
+{
+    auth_claims c = {0};
+    long long now;
+    mint_and_verify((const char *const[]){"token", "--tenant-id",
+                                          "AAAAAAAA-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "--sip-domain",
+                                          "TenantA.example.it", "--scope", "cdr:read cdr:write",
+                                          NULL},
+                    (const char *const[]){"CDR_JWT_SECRET=" SECRET, NULL}, NULL, &c, &now);
+    cr_expect_str_eq(c.tenant_id, TENANT_A);
+    cr_expect_str_eq(c.sip_domain, "tenanta.example.it");
+    cr_expect(c.scope_read && c.scope_write);
+    cr_expect(c.exp >= now + 3600 - 5 && c.exp <= now + 3600, "exp %lld, now %lld",
+              (long long)c.exp, now);
+
+    memset(&c, 0, sizeof(c));
+    mint_and_verify(
+        (const char *const[]){"token", "--tenant-id", TENANT_B, "--sip-domain",
+                              "tenantb.example.it", "--scope", "cdr:read", "--ttl", "60", NULL},
+        (const char *const[]){"CDR_JWT_SECRET=" SECRET, "CDR_JWT_ISSUER=cdrflow-test", NULL},
+        "cdrflow-test", &c, &now);
+    cr_expect_str_eq(c.tenant_id, TENANT_B);
+    cr_expect(c.scope_read && !c.scope_write);
+    cr_expect(c.exp >= now + 60 - 5 && c.exp <= now + 60, "exp %lld, now %lld", (long long)c.exp,
+              now);
+}
+
+Test(schema, token_refuses_a_bad_tenant_id)
+{
+    itest_proc p;
+    ctl(&p,
+        (const char *const[]){"token", "--tenant-id", "not-a-uuid", "--sip-domain",
+                              "tenanta.example.it", "--scope", "cdr:read", NULL},
+        (const char *const[]){"CDR_JWT_SECRET=" SECRET, NULL});
+    cr_expect_eq(p.status, 2);
+    cr_expect(strstr(p.err, "--tenant-id") != NULL, "%s", p.err);
+    cr_expect_str_eq(p.out, "", "no token printed");
+    itest_proc_free(&p);
+}
+
+Test(schema, help_lists_settings_and_commands)
+{
+    itest_proc p;
+    ctl(&p, (const char *const[]){"--help", NULL}, NULL);
+    cr_expect_eq(p.status, 0);
+    const char *want[] = {"CDR_PG_URL", "CDR_JWT_SECRET", "migrate", "partitions", "token"};
+    for (size_t i = 0; i < CDR_ARRAY_LEN(want); i++)
+        cr_expect(strstr(p.out, want[i]) != NULL, "--help mentions %s", want[i]);
+    itest_proc_free(&p);
+
+    ctl(&p, (const char *const[]){"token", "--help", NULL}, NULL);
+    cr_expect_eq(p.status, 0);
+    cr_expect(strstr(p.out, "--tenant-id") != NULL, "%s", p.out);
+    itest_proc_free(&p);
+
+    ctl(&p, (const char *const[]){"frobnicate", NULL}, NULL);
+    cr_expect_eq(p.status, 2);
+    cr_expect(strstr(p.err, "frobnicate") != NULL, "%s", p.err);
+    itest_proc_free(&p);
+}
