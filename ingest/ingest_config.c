@@ -20,7 +20,9 @@ static const cfg_option options[] = {
      offsetof(ingest_config, max_backlog),
      "stream entries waiting for the writers past which posts get 503 (never evicted)"},
     {"max-connections", "CDR_INGEST_MAX_CONNECTIONS", CFG_INT, "10000", 1, 1000000, NULL,
-     offsetof(ingest_config, max_conns), "open client connections per thread"},
+     offsetof(ingest_config, max_conns),
+     "open client connections of the process (sets the descriptor limit; past it accepting "
+     "pauses)"},
     {"timeout", "CDR_INGEST_TIMEOUT_S", CFG_INT, "30", 1, 3600, NULL,
      offsetof(ingest_config, timeout_s), "seconds a client may take to send headers and body"},
     {"compress-min", "CDR_INGEST_COMPRESS_MIN", CFG_SIZE, "16k", 0, 1LL << 30, NULL,
