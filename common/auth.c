@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +17,12 @@
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 
+#include "ascii.h"
+#include "errfmt.h"
 #include "log.h"
 
-#define AUTH_TOKEN_MAX    8192  /* longer tokens are refused before any decoding */
-#define AUTH_SECRET_MIN   32    /* HS256 secrets shorter than this are refused */
-#define AUTH_KEY_FILE_MAX 65536 /* a secret or PEM file larger than this is a mistake */
+#define AUTH_TOKEN_MAX    8192 /* longer tokens are refused before any decoding */
+#define AUTH_SECRET_MIN   32   /* HS256 secrets shorter than this are refused */
 #define AUTH_RSA_MIN_BITS 2048
 
 struct auth_verifier {
@@ -34,18 +34,6 @@ struct auth_verifier {
     char *audience; /* NULL: not checked */
     int leeway_s;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CDR_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const char *alg_name(auth_alg alg)
 {
@@ -87,66 +75,21 @@ int auth_parse_alg(const char *s, auth_alg *out)
     return -1;
 }
 
-static char ascii_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool is_alnum(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Checks the 8-4-4-4-12 hex form and writes it lower-cased to 'out' (AUTH_UUID_LEN + 1 bytes).
- * Returns false when 's' is not a UUID. */
+/* The claims and the minted tokens carry NUL-terminated text; 'out' holds AUTH_UUID_LEN + 1 or
+ * AUTH_DOMAIN_MAX + 1 bytes. */
 static bool uuid_normalise(const char *s, char *out)
 {
-    if (strlen(s) != AUTH_UUID_LEN)
-        return false;
-    for (size_t i = 0; i < AUTH_UUID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !is_hex(s[i]))
-            return false;
-        out[i] = ascii_lower(s[i]);
-    }
-    out[AUTH_UUID_LEN] = '\0';
-    return true;
+    return cdr_uuid_normalise(s, strlen(s), out);
 }
 
-/* Checks that 's' is a host name (dot-separated labels of 1 to 63 letters, digits and inner
- * hyphens, at most AUTH_DOMAIN_MAX in all, no trailing dot) and writes it lower-cased to 'out'
- * (AUTH_DOMAIN_MAX + 1 bytes). Returns false otherwise. */
 static bool domain_normalise(const char *s, char *out)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > AUTH_DOMAIN_MAX)
-        return false;
-    size_t label = 0;
-    for (size_t i = 0; i <= n; i++) {
-        char c = s[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || s[i - 1] == '-')
-                return false;
-            label = 0;
-        } else if (is_alnum(c) || c == '-') {
-            if ((c == '-' && label == 0) || ++label > 63)
-                return false;
-        } else {
-            return false;
-        }
-        out[i] = ascii_lower(c);
-    }
-    return true;
+    return cdr_domain_normalise(s, strlen(s), out, AUTH_DOMAIN_MAX + 1);
 }
 
 static bool is_b64url(char c)
 {
-    return is_alnum(c) || c == '-' || c == '_';
+    return ascii_is_alnum(c) || c == '-' || c == '_';
 }
 
 /* Decodes the unpadded base64url text 's' ('n' bytes, alphabet already checked). Returns a
@@ -268,77 +211,77 @@ static auth_result check_claims(const auth_verifier *v, const json_t *p, int64_t
 {
     const json_t *exp = json_object_get(p, "exp");
     if (!exp) {
-        set_err(err, errlen, "claim exp missing");
+        cdr_errf(err, errlen, "claim exp missing");
         return AUTH_INVALID;
     }
     if (!json_time(exp, &c->exp)) {
-        set_err(err, errlen, "claim exp malformed");
+        cdr_errf(err, errlen, "claim exp malformed");
         return AUTH_INVALID;
     }
     /* Written so that no sum of token-supplied values can overflow. */
     if (now - v->leeway_s >= c->exp) {
-        set_err(err, errlen, "token expired");
+        cdr_errf(err, errlen, "token expired");
         return AUTH_INVALID;
     }
     const json_t *nbf = json_object_get(p, "nbf");
     if (nbf) {
         int64_t t;
         if (!json_time(nbf, &t)) {
-            set_err(err, errlen, "claim nbf malformed");
+            cdr_errf(err, errlen, "claim nbf malformed");
             return AUTH_INVALID;
         }
         if (now + v->leeway_s < t) {
-            set_err(err, errlen, "token not yet valid");
+            cdr_errf(err, errlen, "token not yet valid");
             return AUTH_INVALID;
         }
     }
     if (v->issuer) {
         const json_t *iss = json_object_get(p, "iss");
         if (!iss) {
-            set_err(err, errlen, "claim iss missing");
+            cdr_errf(err, errlen, "claim iss missing");
             return AUTH_INVALID;
         }
         if (!json_is_string(iss) || strcmp(json_string_value(iss), v->issuer) != 0) {
-            set_err(err, errlen, "issuer not accepted");
+            cdr_errf(err, errlen, "issuer not accepted");
             return AUTH_INVALID;
         }
     }
     if (v->audience) {
         const json_t *aud = json_object_get(p, "aud");
         if (!aud) {
-            set_err(err, errlen, "claim aud missing");
+            cdr_errf(err, errlen, "claim aud missing");
             return AUTH_INVALID;
         }
         if (!audience_matches(aud, v->audience)) {
-            set_err(err, errlen, "audience not accepted");
+            cdr_errf(err, errlen, "audience not accepted");
             return AUTH_INVALID;
         }
     }
     const json_t *tenant = json_object_get(p, "tenant_id");
     if (!tenant) {
-        set_err(err, errlen, "claim tenant_id missing");
+        cdr_errf(err, errlen, "claim tenant_id missing");
         return AUTH_INVALID;
     }
     if (!json_is_string(tenant) || !uuid_normalise(json_string_value(tenant), c->tenant_id)) {
-        set_err(err, errlen, "claim tenant_id is not a UUID");
+        cdr_errf(err, errlen, "claim tenant_id is not a UUID");
         return AUTH_INVALID;
     }
     const json_t *domain = json_object_get(p, "sip_domain");
     if (!domain) {
-        set_err(err, errlen, "claim sip_domain missing");
+        cdr_errf(err, errlen, "claim sip_domain missing");
         return AUTH_INVALID;
     }
     if (!json_is_string(domain) || !domain_normalise(json_string_value(domain), c->sip_domain)) {
-        set_err(err, errlen, "claim sip_domain is not a domain name");
+        cdr_errf(err, errlen, "claim sip_domain is not a domain name");
         return AUTH_INVALID;
     }
     const json_t *scope = json_object_get(p, "scope");
     if (!scope) {
-        set_err(err, errlen, "claim scope missing");
+        cdr_errf(err, errlen, "claim scope missing");
         return AUTH_INVALID;
     }
     if (!parse_scope(scope, c)) {
-        set_err(err, errlen, "claim scope malformed");
+        cdr_errf(err, errlen, "claim scope malformed");
         return AUTH_INVALID;
     }
     return AUTH_OK;
@@ -350,24 +293,24 @@ static auth_result check_header(const auth_verifier *v, const json_t *h, char *e
 {
     const json_t *alg = json_object_get(h, "alg");
     if (!json_is_string(alg)) {
-        set_err(err, errlen, "token header has no algorithm");
+        cdr_errf(err, errlen, "token header has no algorithm");
         return AUTH_INVALID;
     }
     const char *name = json_string_value(alg);
     if (strcasecmp(name, "none") == 0) {
-        set_err(err, errlen, "algorithm none not accepted");
+        cdr_errf(err, errlen, "algorithm none not accepted");
         return AUTH_INVALID;
     }
     if (strcmp(name, alg_name(v->alg)) != 0) {
         if (jwt_str_alg(name) != JWT_ALG_INVAL)
-            set_err(err, errlen, "algorithm %s not accepted", name);
+            cdr_errf(err, errlen, "algorithm %s not accepted", name);
         else
-            set_err(err, errlen, "algorithm not accepted");
+            cdr_errf(err, errlen, "algorithm not accepted");
         return AUTH_INVALID;
     }
     /* No header extension is understood, so a token that marks one critical is refused. */
     if (json_object_get(h, "crit")) {
-        set_err(err, errlen, "critical header extension not supported");
+        cdr_errf(err, errlen, "critical header extension not supported");
         return AUTH_INVALID;
     }
     return AUTH_OK;
@@ -386,12 +329,12 @@ auth_result auth_verify(const auth_verifier *v, const char *token, int64_t now, 
     int rc;
 
     if (!token || !*token) {
-        set_err(err, errlen, "no token");
+        cdr_errf(err, errlen, "no token");
         return AUTH_MISSING;
     }
     size_t len = strnlen(token, AUTH_TOKEN_MAX + 1);
     if (len > AUTH_TOKEN_MAX) {
-        set_err(err, errlen, "token too long");
+        cdr_errf(err, errlen, "token too long");
         return AUTH_INVALID;
     }
 
@@ -425,12 +368,12 @@ auth_result auth_verify(const auth_verifier *v, const char *token, int64_t now, 
     rc = jwt_decode(&jwt, token, v->key, (int)v->keylen);
     if (rc != 0) {
         ERR_clear_error();
-        set_err(err, errlen, rc == ENOMEM ? "out of memory" : "bad signature");
+        cdr_errf(err, errlen, rc == ENOMEM ? "out of memory" : "bad signature");
         goto done;
     }
     if (jwt_get_alg(jwt) != v->jwt_alg) {
         const char *got = jwt_alg_str(jwt_get_alg(jwt));
-        set_err(err, errlen, "algorithm %s not accepted", got ? got : "(unknown)");
+        cdr_errf(err, errlen, "algorithm %s not accepted", got ? got : "(unknown)");
         goto done;
     }
 
@@ -445,7 +388,7 @@ auth_result auth_verify(const auth_verifier *v, const char *token, int64_t now, 
     goto done;
 
 malformed:
-    set_err(err, errlen, "malformed token");
+    cdr_errf(err, errlen, "malformed token");
     res = AUTH_INVALID;
 done:
     if (jwt)
@@ -458,7 +401,8 @@ done:
 /* token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
 static bool is_token68(char c)
 {
-    return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    return ascii_is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' ||
+           c == '/';
 }
 
 const char *auth_bearer_token(const char *header)
@@ -481,31 +425,33 @@ const char *auth_bearer_token(const char *header)
     return *p == '\0' ? tok : NULL;
 }
 
-/* Reads all of 'path' (at most AUTH_KEY_FILE_MAX bytes) into a malloc'd NUL-terminated buffer.
- * Returns it with its length in '*lenp', or NULL with 'err' filled. */
-static unsigned char *read_key_file(const char *path, size_t *lenp, char *err, size_t errlen)
+unsigned char *auth_read_key_file(const char *path, bool secret, size_t *lenp, char *err,
+                                  size_t errlen)
 {
     unsigned char *buf = NULL;
     unsigned char *ret = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        cdr_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     buf = malloc(AUTH_KEY_FILE_MAX + 1);
     if (!buf) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         goto done;
     }
     size_t n = fread(buf, 1, AUTH_KEY_FILE_MAX + 1, f);
     if (ferror(f)) {
-        set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        cdr_errf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         goto done;
     }
     if (n > AUTH_KEY_FILE_MAX) {
-        set_err(err, errlen, "%s is larger than %d bytes", path, AUTH_KEY_FILE_MAX);
+        cdr_errf(err, errlen, "%s is larger than %d bytes", path, AUTH_KEY_FILE_MAX);
         goto done;
     }
+    /* A secret file written by hand or by echo ends with a newline that is not part of it. */
+    if (secret && n > 0 && buf[n - 1] == '\n')
+        n--;
     buf[n] = '\0';
     *lenp = n;
     ret = buf;
@@ -522,28 +468,26 @@ done:
 static int load_secret(auth_verifier *v, const auth_config *cfg, char *err, size_t errlen)
 {
     if (cfg->secret && cfg->secret_file) {
-        set_err(err, errlen, "HS256 takes a secret or a secret file, not both");
+        cdr_errf(err, errlen, "HS256 takes a secret or a secret file, not both");
         return -1;
     }
     if (cfg->secret_file) {
-        v->key = read_key_file(cfg->secret_file, &v->keylen, err, errlen);
+        v->key = auth_read_key_file(cfg->secret_file, true, &v->keylen, err, errlen);
         if (!v->key)
             return -1;
-        if (v->keylen > 0 && v->key[v->keylen - 1] == '\n')
-            v->key[--v->keylen] = '\0';
     } else if (cfg->secret) {
         v->keylen = strlen(cfg->secret);
         v->key = (unsigned char *)strdup(cfg->secret);
         if (!v->key) {
-            set_err(err, errlen, "out of memory");
+            cdr_errf(err, errlen, "out of memory");
             return -1;
         }
     } else {
-        set_err(err, errlen, "HS256 needs a secret or a secret file");
+        cdr_errf(err, errlen, "HS256 needs a secret or a secret file");
         return -1;
     }
     if (v->keylen < AUTH_SECRET_MIN) {
-        set_err(err, errlen, "HS256 secret is shorter than %d bytes", AUTH_SECRET_MIN);
+        cdr_errf(err, errlen, "HS256 secret is shorter than %d bytes", AUTH_SECRET_MIN);
         return -1;
     }
     return 0;
@@ -559,38 +503,38 @@ static int load_pubkey(auth_verifier *v, const auth_config *cfg, char *err, size
     const char *path = cfg->pubkey_file;
 
     if (!path) {
-        set_err(err, errlen, "%s needs a public key file", alg_name(v->alg));
+        cdr_errf(err, errlen, "%s needs a public key file", alg_name(v->alg));
         return -1;
     }
-    v->key = read_key_file(path, &v->keylen, err, errlen);
+    v->key = auth_read_key_file(path, false, &v->keylen, err, errlen);
     if (!v->key)
         return -1;
     bio = BIO_new_mem_buf(v->key, (int)v->keylen);
     if (bio)
         pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     if (!pkey) {
-        set_err(err, errlen, "%s holds no PEM public key", path);
+        cdr_errf(err, errlen, "%s holds no PEM public key", path);
         goto done;
     }
     int type = EVP_PKEY_get_base_id(pkey);
     if (v->alg == AUTH_RS256) {
         if (type != EVP_PKEY_RSA) {
-            set_err(err, errlen, "%s is not an RSA public key", path);
+            cdr_errf(err, errlen, "%s is not an RSA public key", path);
             goto done;
         }
         if (EVP_PKEY_get_bits(pkey) < AUTH_RSA_MIN_BITS) {
-            set_err(err, errlen, "RSA key in %s is shorter than %d bits", path, AUTH_RSA_MIN_BITS);
+            cdr_errf(err, errlen, "RSA key in %s is shorter than %d bits", path, AUTH_RSA_MIN_BITS);
             goto done;
         }
     } else {
         char group[64];
         if (type != EVP_PKEY_EC) {
-            set_err(err, errlen, "%s is not an EC public key", path);
+            cdr_errf(err, errlen, "%s is not an EC public key", path);
             goto done;
         }
         if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) != 1 ||
             strcmp(group, SN_X9_62_prime256v1) != 0) {
-            set_err(err, errlen, "EC key in %s is not on curve P-256", path);
+            cdr_errf(err, errlen, "EC key in %s is not on curve P-256", path);
             goto done;
         }
     }
@@ -607,24 +551,24 @@ auth_verifier *auth_verifier_create(const auth_config *cfg, char *err, size_t er
     auth_verifier *ret = NULL;
     auth_verifier *v = calloc(1, sizeof(*v));
     if (!v) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         return NULL;
     }
     v->alg = cfg->alg;
     v->jwt_alg = alg_to_jwt(cfg->alg);
     v->leeway_s = cfg->leeway_s;
     if (v->jwt_alg == JWT_ALG_INVAL) {
-        set_err(err, errlen, "unknown algorithm");
+        cdr_errf(err, errlen, "unknown algorithm");
         goto done;
     }
     if (cfg->leeway_s < 0) {
-        set_err(err, errlen, "leeway must not be negative");
+        cdr_errf(err, errlen, "leeway must not be negative");
         goto done;
     }
     /* An empty issuer or audience counts as not configured. */
     if ((cfg->issuer && *cfg->issuer && !(v->issuer = strdup(cfg->issuer))) ||
         (cfg->audience && *cfg->audience && !(v->audience = strdup(cfg->audience)))) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         goto done;
     }
     int rc =
@@ -666,36 +610,36 @@ char *auth_mint(auth_alg alg, const unsigned char *key, size_t keylen, const cha
 
     /* Refuse what the verifier would refuse, so a minted token is always usable. */
     if (jalg == JWT_ALG_INVAL) {
-        set_err(err, errlen, "unknown algorithm");
+        cdr_errf(err, errlen, "unknown algorithm");
         return NULL;
     }
     if (!key || keylen == 0 || keylen > INT_MAX) {
-        set_err(err, errlen, "no usable key");
+        cdr_errf(err, errlen, "no usable key");
         return NULL;
     }
     if (alg == AUTH_HS256 && keylen < AUTH_SECRET_MIN) {
-        set_err(err, errlen, "HS256 secret is shorter than %d bytes", AUTH_SECRET_MIN);
+        cdr_errf(err, errlen, "HS256 secret is shorter than %d bytes", AUTH_SECRET_MIN);
         return NULL;
     }
     if (!tenant_id || !uuid_normalise(tenant_id, uuid)) {
-        set_err(err, errlen, "tenant_id is not a UUID");
+        cdr_errf(err, errlen, "tenant_id is not a UUID");
         return NULL;
     }
     if (!sip_domain || !domain_normalise(sip_domain, domain)) {
-        set_err(err, errlen, "sip_domain is not a domain name");
+        cdr_errf(err, errlen, "sip_domain is not a domain name");
         return NULL;
     }
     if (!scope) {
-        set_err(err, errlen, "scope missing");
+        cdr_errf(err, errlen, "scope missing");
         return NULL;
     }
     if (now < 0 || ttl_s <= 0 || ttl_s > INT64_MAX - now || now + ttl_s > LONG_MAX) {
-        set_err(err, errlen, "lifetime out of range");
+        cdr_errf(err, errlen, "lifetime out of range");
         return NULL;
     }
 
     if (jwt_new(&jwt) != 0) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         return NULL;
     }
     if (jwt_add_grant(jwt, "tenant_id", uuid) != 0 ||
@@ -704,11 +648,11 @@ char *auth_mint(auth_alg alg, const unsigned char *key, size_t keylen, const cha
         jwt_add_grant_int(jwt, "exp", (long)(now + ttl_s)) != 0 ||
         (issuer && jwt_add_grant(jwt, "iss", issuer) != 0) ||
         (audience && jwt_add_grant(jwt, "aud", audience) != 0)) {
-        set_err(err, errlen, "cannot set claims");
+        cdr_errf(err, errlen, "cannot set claims");
         goto done;
     }
     if (jwt_set_alg(jwt, jalg, key, (int)keylen) != 0) {
-        set_err(err, errlen, "cannot use the key");
+        cdr_errf(err, errlen, "cannot use the key");
         goto done;
     }
     /* libjwt 1.10 allocates with malloc, so the caller's free() matches. */
@@ -716,10 +660,10 @@ char *auth_mint(auth_alg alg, const unsigned char *key, size_t keylen, const cha
     if (!tok) {
         ERR_clear_error();
         if (alg == AUTH_HS256)
-            set_err(err, errlen, "cannot sign the token");
+            cdr_errf(err, errlen, "cannot sign the token");
         else
-            set_err(err, errlen, "cannot sign the token: key is not a PEM %s private key",
-                    alg == AUTH_RS256 ? "RSA" : "EC P-256");
+            cdr_errf(err, errlen, "cannot sign the token: key is not a PEM %s private key",
+                     alg == AUTH_RS256 ? "RSA" : "EC P-256");
     }
 done:
     jwt_free(jwt);

@@ -7,11 +7,13 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "ident.h"
 
-#define AUTH_UUID_LEN    36
-#define AUTH_DOMAIN_MAX  253
-#define AUTH_SCOPE_WRITE "cdr:write"
-#define AUTH_SCOPE_READ  "cdr:read"
+#define AUTH_UUID_LEN     CDR_UUID_LEN   /* tenant_id, canonical form */
+#define AUTH_DOMAIN_MAX   CDR_DOMAIN_MAX /* sip_domain */
+#define AUTH_SCOPE_WRITE  "cdr:write"
+#define AUTH_SCOPE_READ   "cdr:read"
+#define AUTH_KEY_FILE_MAX 65536 /* a secret or PEM file larger than this is a mistake */
 
 /* The accepted algorithm is configuration, never the token's header: a token whose header names
  * another algorithm is refused before its signature is looked at. */
@@ -67,6 +69,14 @@ const char *auth_bearer_token(const char *header);
 
 /* Parses "HS256|RS256|ES256". Returns 0, or -1 for anything else. */
 int auth_parse_alg(const char *s, auth_alg *out) CDR_MUST_CHECK;
+
+/* Reads the key file 'path' (an HS256 secret or a PEM key, at most AUTH_KEY_FILE_MAX bytes) into
+ * a malloc'd NUL-terminated buffer; with 'secret', one trailing newline is dropped. Returns the
+ * buffer with its length in '*lenp' (the caller wipes it with OPENSSL_cleanse() and frees it), or
+ * NULL with 'err' saying why: the file cannot be opened or read, is too large, or memory ran
+ * out. */
+unsigned char *auth_read_key_file(const char *path, bool secret, size_t *lenp, char *err,
+                                  size_t errlen);
 
 /* Mints a token signed with 'key' ('keylen' bytes: the HS256 secret, or a PEM private key for
  * RS256/ES256) carrying tenant_id, sip_domain, scope, iat=now, exp=now+ttl_s, and iss/aud when

@@ -3,14 +3,21 @@
 
 #include <string.h>
 
+int auth_alg_setting(const char *s, auth_alg *out, char *err, size_t errlen)
+{
+    if (auth_parse_alg(s ? s : "HS256", out) != 0) {
+        snprintf(err, errlen, "CDR_JWT_ALG: unknown algorithm '%s'", s);
+        return -1;
+    }
+    return 0;
+}
+
 auth_verifier *auth_settings_verifier(const auth_settings *s, char *err, size_t errlen)
 {
     auth_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    if (auth_parse_alg(s->alg ? s->alg : "HS256", &cfg.alg) != 0) {
-        snprintf(err, errlen, "CDR_JWT_ALG: unknown algorithm '%s'", s->alg);
+    if (auth_alg_setting(s->alg, &cfg.alg, err, errlen) != 0)
         return NULL;
-    }
     cfg.secret = s->secret;
     cfg.secret_file = s->secret_file;
     cfg.pubkey_file = s->pubkey_file;

@@ -82,6 +82,10 @@ typedef struct auth_settings {
             offsetof(type, member.leeway_s), "seconds of clock skew tolerated on exp and nbf"      \
     }
 
+/* Reads the CDR_JWT_ALG setting 's' (NULL means HS256) into 'out'. Returns 0, or -1 with 'err'
+ * naming the setting and the value. */
+int auth_alg_setting(const char *s, auth_alg *out, char *err, size_t errlen) CDR_MUST_CHECK;
+
 /* Creates the verifier the settings describe. Returns NULL with the reason in 'err'. */
 auth_verifier *auth_settings_verifier(const auth_settings *s, char *err, size_t errlen);
 

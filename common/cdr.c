@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
+
 /* How meta_json is serialised when its size is measured. cdr_codec.c writes it with the same
  * flags, so the limit holds for the bytes stored. 15 significant digits print 4.1 as "4.1"
  * rather than jansson's default "4.0999999999999996". */
@@ -79,34 +81,14 @@ static void CDR_PRINTF(4, 5)
     va_end(ap);
 }
 
-/* ---- ASCII classes (no locale) ---- */
-
-static inline bool is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static inline bool is_alpha(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static inline bool is_hex(unsigned char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static inline char to_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
+/* ---- text ---- */
 
 /* True when the 'n' bytes at 's' equal the NUL-terminated ASCII 'lit', ignoring case. */
 static bool eq_nocase(const char *s, size_t n, const char *lit)
 {
     size_t i = 0;
     for (; i < n && lit[i]; i++)
-        if (to_lower(s[i]) != to_lower(lit[i]))
+        if (ascii_lower(s[i]) != ascii_lower(lit[i]))
             return false;
     return i == n && lit[i] == '\0';
 }
@@ -209,55 +191,19 @@ static int get_string(const json_t *v, const char *field, bool required, cdr_pro
 
 /* ---- shapes ---- */
 
-/* Writes the canonical lower-case form of a 8-4-4-4-12 hex UUID (any case) into 'out'.
- * Returns false when 's' is not one. */
-static bool uuid_normalise(const char *s, size_t len, char out[CDR_UUID_LEN + 1])
-{
-    if (len != CDR_UUID_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return false;
-        } else if (!is_hex((unsigned char)c)) {
-            return false;
-        }
-        out[i] = to_lower(c);
-    }
-    out[len] = '\0';
-    return true;
-}
-
 /* Writes the lower-case domain without its trailing dot into 'out'. Returns NULL, or the
  * message that says what is wrong. */
 static const char *domain_normalise(const char *s, size_t len, char out[CDR_DOMAIN_MAX + 1])
 {
-    static const char bad[] = "is not a domain name (dot-separated labels of a-z, 0-9 and '-', "
-                              "at most 63 characters, not starting or ending with '-')";
     if (len > 0 && s[len - 1] == '.')
         len--;
     if (len == 0)
         return "must not be empty";
     if (len > CDR_DOMAIN_MAX)
         return "is longer than 253 characters";
-    size_t label = 0; /* length of the label being read */
-    for (size_t i = 0; i <= len; i++) {
-        char c = i < len ? to_lower(s[i]) : '.';
-        if (c == '.') {
-            if (label == 0 || label > 63 || out[i - 1] == '-' || out[i - label] == '-')
-                return bad;
-            label = 0;
-            if (i == len)
-                break;
-        } else if ((c >= 'a' && c <= 'z') || is_digit((unsigned char)c) || c == '-') {
-            label++;
-        } else {
-            return bad;
-        }
-        out[i] = c;
-    }
-    out[len] = '\0';
+    if (!cdr_domain_normalise(s, len, out, CDR_DOMAIN_MAX + 1))
+        return "is not a domain name (dot-separated labels of a-z, 0-9 and '-', at most 63 "
+               "characters, not starting or ending with '-')";
     return NULL;
 }
 
@@ -295,7 +241,7 @@ static bool is_e164(const char *s, size_t len)
     if (len < 3 || len > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9')
         return false;
     for (size_t i = 2; i < len; i++)
-        if (!is_digit((unsigned char)s[i]))
+        if (!ascii_is_digit(s[i]))
             return false;
     return true;
 }
@@ -306,8 +252,8 @@ static bool is_extension(const char *s, size_t len)
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!is_digit(c) && !is_alpha(c) && c != '*' && c != '#' && c != '_' && c != '.' &&
-            c != '+' && c != '-')
+        if (!ascii_is_digit(c) && !ascii_is_alpha(c) && c != '*' && c != '#' && c != '_' &&
+            c != '.' && c != '+' && c != '-')
             return false;
     }
     return true;
@@ -325,10 +271,10 @@ static const char *url_check(const char *s, size_t len)
             return "must not contain spaces or control characters";
     }
     size_t i = 0;
-    if (len == 0 || !is_alpha((unsigned char)s[0]))
+    if (len == 0 || !ascii_is_alpha(s[0]))
         return "is not a URL (scheme://...)";
-    while (i < len && (is_alpha((unsigned char)s[i]) || is_digit((unsigned char)s[i]) ||
-                       s[i] == '+' || s[i] == '.' || s[i] == '-'))
+    while (i < len && (ascii_is_alpha(s[i]) || ascii_is_digit(s[i]) || s[i] == '+' || s[i] == '.' ||
+                       s[i] == '-'))
         i++;
     if (len - i < 4 || memcmp(s + i, "://", 3) != 0)
         return "is not a URL (scheme://...)";
@@ -345,7 +291,7 @@ static bool check_uuid(const json_t *v, const char *field, bool required, char *
     size_t len;
     if (get_string(v, field, required, p, &s, &len) <= 0)
         return false;
-    if (!uuid_normalise(s, len, out)) {
+    if (!cdr_uuid_normalise(s, len, out)) {
         add_problem(p, field, false, "is not a UUID");
         return false;
     }
@@ -357,7 +303,7 @@ static void copy_lower(char *out, const char *s, size_t max)
 {
     size_t i = 0;
     for (; i < max && s[i]; i++)
-        out[i] = to_lower(s[i]);
+        out[i] = ascii_lower(s[i]);
     out[i] = '\0';
 }
 

@@ -8,11 +8,11 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "ident.h"
 #include "timefmt.h"
 
-/* Size limits, checked by cdr_from_json and documented in docs/cdr.md. */
-#define CDR_UUID_LEN            36
-#define CDR_DOMAIN_MAX          253
+/* Size limits, checked by cdr_from_json and documented in docs/cdr.md (with CDR_UUID_LEN and
+ * CDR_DOMAIN_MAX of ident.h). */
 #define CDR_CALL_ID_MAX         255
 #define CDR_URI_MAX             255
 #define CDR_EXT_MAX             32

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "ascii.h"
+
 /* Must match the flags cdr.c measures meta_json with, so that CDR_META_MAX bounds what is
  * written here. */
 #define CDR_META_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
@@ -188,6 +190,17 @@ static int append_json(cdr_buf *out, const json_t *j)
     return sink_flush(&s);
 }
 
+/* Ends a row begun at 'start': when 'rc' is not 0, takes back what the row appended, so that
+ * 'out' never holds half a row. Returns 'rc'. */
+static int end_row(cdr_buf *out, size_t start, int rc)
+{
+    if (rc != 0 && out->data) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    return rc;
+}
+
 /* Appends one column with 'expr' and then its terminator 'end' (tab, or newline after the last
  * column); leaves for 'done' when either fails. */
 #define COLUMN(expr, end)                                                                          \
@@ -224,11 +237,7 @@ int cdr_codec_append_cdr(cdr_buf *out, const cdr_record *r, cdr_time ingested_at
     COLUMN(append_time(out, ingested_at), '\n');
     rc = 0;
 done:
-    if (rc != 0 && out->data) {
-        out->len = start;
-        out->data[start] = '\0';
-    }
-    return rc;
+    return end_row(out, start, rc);
 }
 
 static int append_reject_text(cdr_buf *out, const char *s)
@@ -249,11 +258,7 @@ int cdr_codec_append_reject(cdr_buf *out, const cdr_reject *rej)
     COLUMN(rej->raw ? append_text_safe(out, rej->raw, rej->raw_len) : append_null(out), '\n');
     rc = 0;
 done:
-    if (rc != 0 && out->data) {
-        out->len = start;
-        out->data[start] = '\0';
-    }
-    return rc;
+    return end_row(out, start, rc);
 }
 
 int cdr_codec_compress(const char *rows, size_t len, cdr_buf *out)
@@ -328,17 +333,6 @@ static inline bool is_octal(char c)
     return c >= '0' && c <= '7';
 }
 
-static inline int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the escape that follows a backslash; 'p' points after the backslash and is moved
  * past what was consumed. Follows PostgreSQL's COPY text rules: \b \f \n \r \t \v, one to three
  * octal digits (low 8 bits kept), \x with one or two hex digits, and any other character
@@ -352,10 +346,10 @@ static char unescape(const char **pp, const char *end)
         for (int k = 0; k < 2 && p < end && is_octal(*p); k++)
             val = val * 8 + (*p++ - '0');
         c = (char)(val & 0xFF);
-    } else if (c == 'x' && p < end && hex_digit(*p) >= 0) {
-        int val = hex_digit(*p++);
-        if (p < end && hex_digit(*p) >= 0)
-            val = val * 16 + hex_digit(*p++);
+    } else if (c == 'x' && p < end && ascii_hex_value(*p) >= 0) {
+        int val = ascii_hex_value(*p++);
+        if (p < end && ascii_hex_value(*p) >= 0)
+            val = val * 16 + ascii_hex_value(*p++);
         c = (char)val;
     } else {
         switch (c) {

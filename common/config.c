@@ -4,11 +4,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "errfmt.h"
 
 #define ENV_PREFIX "CDR_"
 #define LABEL_MAX  160
@@ -22,18 +23,6 @@ typedef struct flag_hit {
 
 static const char *const bool_true[] = {"true", "1", "yes", "on"};
 static const char *const bool_false[] = {"false", "0", "no", "off"};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CDR_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void *field(void *conf, const cfg_option *o)
 {
@@ -105,7 +94,7 @@ static int parse_number(const cfg_option *o, const char *text, const char *label
     if (!is_size && (*digits == '-' || *digits == '+'))
         digits++;
     if (!isdigit((unsigned char)*digits)) {
-        set_err(err, errlen, "%s: '%s' is not %s", label, text, what);
+        cdr_errf(err, errlen, "%s: '%s' is not %s", label, text, what);
         return -1;
     }
 
@@ -116,12 +105,12 @@ static int parse_number(const cfg_option *o, const char *text, const char *label
     long long mult = 1;
     if (is_size) {
         if (size_suffix(end, &mult) != 0) {
-            set_err(err, errlen, "%s: '%s' is not a size (a number with an optional k, M or G)",
-                    label, text);
+            cdr_errf(err, errlen, "%s: '%s' is not a size (a number with an optional k, M or G)",
+                     label, text);
             return -1;
         }
     } else if (*end != '\0') {
-        set_err(err, errlen, "%s: '%s' is not an integer", label, text);
+        cdr_errf(err, errlen, "%s: '%s' is not an integer", label, text);
         return -1;
     }
     if (v > LLONG_MAX / mult)
@@ -131,15 +120,15 @@ static int parse_number(const cfg_option *o, const char *text, const char *label
 
     if (overflow || (has_bounds(o) && (v < o->min || v > o->max))) {
         if (!has_bounds(o)) {
-            set_err(err, errlen, "%s: %s is out of range", label, text);
+            cdr_errf(err, errlen, "%s: %s is out of range", label, text);
         } else if (is_size) {
             char lo[32], hi[32];
             fmt_size(o->min, lo, sizeof(lo));
             fmt_size(o->max, hi, sizeof(hi));
-            set_err(err, errlen, "%s: %s is out of range [%s, %s]", label, text, lo, hi);
+            cdr_errf(err, errlen, "%s: %s is out of range [%s, %s]", label, text, lo, hi);
         } else {
-            set_err(err, errlen, "%s: %s is out of range [%lld, %lld]", label, text, o->min,
-                    o->max);
+            cdr_errf(err, errlen, "%s: %s is out of range [%lld, %lld]", label, text, o->min,
+                     o->max);
         }
         return -1;
     }
@@ -159,7 +148,7 @@ static int parse_bool(const char *text, const char *label, bool *out, char *err,
             return 0;
         }
     }
-    set_err(err, errlen, "%s: '%s' is not a boolean (true|false|1|0|yes|no|on|off)", label, text);
+    cdr_errf(err, errlen, "%s: '%s' is not a boolean (true|false|1|0|yes|no|on|off)", label, text);
     return -1;
 }
 
@@ -170,7 +159,7 @@ static int replace_string(char **slot, const char *s, size_t n, const char *labe
 {
     char *copy = strndup(s, n);
     if (!copy) {
-        set_err(err, errlen, "%s: out of memory", label);
+        cdr_errf(err, errlen, "%s: out of memory", label);
         return -1;
     }
     free(*slot);
@@ -184,7 +173,7 @@ static int parse_enum(const cfg_option *o, const char *text, const char *label, 
                       char *err, size_t errlen)
 {
     if (!o->choices) {
-        set_err(err, errlen, "%s: the option has no choices", label);
+        cdr_errf(err, errlen, "%s: the option has no choices", label);
         return -1;
     }
     size_t len = strlen(text);
@@ -198,7 +187,7 @@ static int parse_enum(const cfg_option *o, const char *text, const char *label, 
             break;
         c = bar + 1;
     }
-    set_err(err, errlen, "%s: '%s' is not one of %s", label, text, o->choices);
+    cdr_errf(err, errlen, "%s: '%s' is not one of %s", label, text, o->choices);
     return -1;
 }
 
@@ -209,10 +198,11 @@ static int parse_string(const cfg_option *o, const char *text, const char *label
     size_t len = strlen(text);
     if ((long long)len < o->min || (o->max > 0 && (long long)len > o->max)) {
         if (o->max > 0)
-            set_err(err, errlen, "%s: length %zu is out of range [%lld, %lld]", label, len, o->min,
-                    o->max);
+            cdr_errf(err, errlen, "%s: length %zu is out of range [%lld, %lld]", label, len, o->min,
+                     o->max);
         else
-            set_err(err, errlen, "%s: length %zu is under the minimum of %lld", label, len, o->min);
+            cdr_errf(err, errlen, "%s: length %zu is under the minimum of %lld", label, len,
+                     o->min);
         return -1;
     }
     return replace_string(slot, text, len, label, err, errlen);
@@ -236,7 +226,7 @@ static int apply_value(const cfg_option *o, const char *text, const char *label,
     case CFG_ENUM:
         return parse_enum(o, text, label, slot, err, errlen);
     }
-    set_err(err, errlen, "%s: unknown option type %d", label, (int)o->type);
+    cdr_errf(err, errlen, "%s: unknown option type %d", label, (int)o->type);
     return -1;
 }
 
@@ -276,7 +266,7 @@ static cfg_result scan_args(const cfg_table *t, int argc, char **argv, flag_hit 
         if (strcmp(a, "-h") == 0)
             return CFG_HELP;
         if (a[1] != '-') {
-            set_err(err, errlen, "unknown option %s", a);
+            cdr_errf(err, errlen, "unknown option %s", a);
             return CFG_ERROR;
         }
 
@@ -287,7 +277,7 @@ static cfg_result scan_args(const cfg_table *t, int argc, char **argv, flag_hit 
             return CFG_HELP;
         const cfg_option *o = find_flag(t, name, len);
         if (!o) {
-            set_err(err, errlen, "unknown option --%.*s", (int)len, name);
+            cdr_errf(err, errlen, "unknown option --%.*s", (int)len, name);
             return CFG_ERROR;
         }
 
@@ -300,7 +290,7 @@ static cfg_result scan_args(const cfg_table *t, int argc, char **argv, flag_hit 
         } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
             value = argv[++i];
         } else {
-            set_err(err, errlen, "--%s: missing value", o->flag);
+            cdr_errf(err, errlen, "--%s: missing value", o->flag);
             return CFG_ERROR;
         }
         hits[nh].opt = o;
@@ -326,11 +316,11 @@ cfg_result cfg_load(const cfg_table *t, void *conf, int argc, char **argv, int *
     int n_pos = 0;
     char label[LABEL_MAX];
 
-    set_err(err, errlen, "%s", "");
+    cdr_errf(err, errlen, "%s", "");
     if (argc > 1) {
         hits = calloc((size_t)argc, sizeof(*hits));
         if (!hits) {
-            set_err(err, errlen, "out of memory");
+            cdr_errf(err, errlen, "out of memory");
             goto done;
         }
     }
@@ -339,7 +329,7 @@ cfg_result cfg_load(const cfg_table *t, void *conf, int argc, char **argv, int *
         goto done;
     rc = CFG_ERROR;
     if (n_pos > 0 && !n_args) {
-        set_err(err, errlen, "unexpected argument '%s'", argv[0]);
+        cdr_errf(err, errlen, "unexpected argument '%s'", argv[0]);
         goto done;
     }
 

@@ -200,6 +200,16 @@ int metrics_histogram(metrics *m, const char *name, const char *help, const char
     return id;
 }
 
+/* The metric an update names when 'shard' and 'id' exist and it is of 'kind', else NULL: an
+ * update that names no such metric is dropped. */
+static const metric *update_target(const metrics *m, int shard, int id, metric_kind kind)
+{
+    if (!m || shard < 0 || shard >= m->n_shards || id < 0 || id >= m->n_metrics)
+        return NULL;
+    const metric *d = &m->defs[id];
+    return d->kind == kind ? d : NULL;
+}
+
 static _Atomic uint64_t *shard_slots(const metrics *m, int shard, const metric *d)
 {
     return &m->slots[(size_t)shard * m->stride + d->slot];
@@ -207,20 +217,15 @@ static _Atomic uint64_t *shard_slots(const metrics *m, int shard, const metric *
 
 void metrics_add(metrics *m, int shard, int id, uint64_t by)
 {
-    if (!m || shard < 0 || shard >= m->n_shards || id < 0 || id >= m->n_metrics)
-        return;
-    const metric *d = &m->defs[id];
-    if (d->kind != METRIC_COUNTER)
-        return;
-    atomic_fetch_add_explicit(shard_slots(m, shard, d), by, memory_order_relaxed);
+    const metric *d = update_target(m, shard, id, METRIC_COUNTER);
+    if (d)
+        atomic_fetch_add_explicit(shard_slots(m, shard, d), by, memory_order_relaxed);
 }
 
 void metrics_observe(metrics *m, int shard, int id, double v)
 {
-    if (!m || shard < 0 || shard >= m->n_shards || id < 0 || id >= m->n_metrics)
-        return;
-    const metric *d = &m->defs[id];
-    if (d->kind != METRIC_HISTOGRAM)
+    const metric *d = update_target(m, shard, id, METRIC_HISTOGRAM);
+    if (!d)
         return;
     /* The first bound >= v; NaN compares false everywhere and lands in +Inf. */
     int lo = 0, hi = d->nbounds;

@@ -2,36 +2,14 @@
 #include "redis_url.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
+#include "errfmt.h"
+
 #define REDIS_DEFAULT_PORT 6379
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CDR_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Copies the 'n' bytes at 's' into 'dst' ('len' bytes), decoding %XY escapes, so that a password
  * may hold '@', ':' or '/'. 'what' names the part in errors. Returns 0, or -1 with 'err' set. */
@@ -42,17 +20,17 @@ static int copy_decoded(char *dst, size_t len, const char *s, size_t n, const ch
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 1 < n ? hex_value(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+            int hi = i + 1 < n ? ascii_hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < n ? ascii_hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                set_err(err, errlen, "bad percent-encoding in the %s", what);
+                cdr_errf(err, errlen, "bad percent-encoding in the %s", what);
                 return -1;
             }
             c = (char)(hi * 16 + lo);
             i += 2;
         }
         if (o + 1 >= len) {
-            set_err(err, errlen, "%s too long (at most %zu bytes)", what, len - 1);
+            cdr_errf(err, errlen, "%s too long (at most %zu bytes)", what, len - 1);
             return -1;
         }
         dst[o++] = c;
@@ -66,7 +44,7 @@ static int copy_plain(char *dst, size_t len, const char *s, size_t n, const char
                       size_t errlen)
 {
     if (n >= len) {
-        set_err(err, errlen, "%s too long (at most %zu bytes)", what, len - 1);
+        cdr_errf(err, errlen, "%s too long (at most %zu bytes)", what, len - 1);
         return -1;
     }
     memcpy(dst, s, n);
@@ -80,14 +58,14 @@ static int parse_number(const char *s, size_t n, long min, long max, const char 
                         char *err, size_t errlen)
 {
     if (n == 0) {
-        set_err(err, errlen, "%s is empty", what);
+        cdr_errf(err, errlen, "%s is empty", what);
         return -1;
     }
     long v = 0;
     bool big = false;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') {
-            set_err(err, errlen, "%s '%.*s' is not a number", what, (int)(n > 64 ? 64 : n), s);
+            cdr_errf(err, errlen, "%s '%.*s' is not a number", what, (int)(n > 64 ? 64 : n), s);
             return -1;
         }
         if (!big) {
@@ -96,8 +74,8 @@ static int parse_number(const char *s, size_t n, long min, long max, const char 
         }
     }
     if (big || v < min) {
-        set_err(err, errlen, "%s %.*s out of range (%ld-%ld)", what, (int)(n > 64 ? 64 : n), s, min,
-                max);
+        cdr_errf(err, errlen, "%s %.*s out of range (%ld-%ld)", what, (int)(n > 64 ? 64 : n), s,
+                 min, max);
         return -1;
     }
     *out = (int)v;
@@ -127,15 +105,15 @@ static int parse_hostport(redis_target *out, const char *s, size_t n, char *err,
     if (n > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', n);
         if (!close) {
-            set_err(err, errlen, "IPv6 address lacks its closing ']'");
+            cdr_errf(err, errlen, "IPv6 address lacks its closing ']'");
             return -1;
         }
         host = s + 1;
         host_end = close;
         rest = close + 1;
         if (rest < end && *rest != ':') {
-            set_err(err, errlen, "unexpected '%.*s' after the IPv6 address", (int)(end - rest),
-                    rest);
+            cdr_errf(err, errlen, "unexpected '%.*s' after the IPv6 address", (int)(end - rest),
+                     rest);
             return -1;
         }
     } else {
@@ -144,7 +122,7 @@ static int parse_hostport(redis_target *out, const char *s, size_t n, char *err,
         rest = host_end;
     }
     if (host_end == host) {
-        set_err(err, errlen, "missing host");
+        cdr_errf(err, errlen, "missing host");
         return -1;
     }
     if (copy_plain(out->host, sizeof(out->host), host, (size_t)(host_end - host), "host", err,
@@ -153,7 +131,7 @@ static int parse_hostport(redis_target *out, const char *s, size_t n, char *err,
     if (rest < end) { /* *rest == ':' */
         rest++;
         if (rest == end) {
-            set_err(err, errlen, "missing port after ':'");
+            cdr_errf(err, errlen, "missing port after ':'");
             return -1;
         }
         if (parse_number(rest, (size_t)(end - rest), 1, 65535, "port", &out->port, err, errlen) !=
@@ -167,9 +145,9 @@ static int parse_hostport(redis_target *out, const char *s, size_t n, char *err,
 static int parse_tcp(redis_target *out, const char *s, char *err, size_t errlen)
 {
     if (strchr(s, '?') || strchr(s, '#')) {
-        set_err(err, errlen,
-                "redis:// URLs take no query or fragment (put the db in the path, "
-                "percent-encode '?' and '#' in a password)");
+        cdr_errf(err, errlen,
+                 "redis:// URLs take no query or fragment (put the db in the path, "
+                 "percent-encode '?' and '#' in a password)");
         return -1;
     }
     size_t auth_len = strcspn(s, "/");
@@ -211,8 +189,8 @@ static int parse_unix_query(redis_target *out, const char *q, char *err, size_t 
         else if (key_len == 8 && strncmp(q, "password", 8) == 0)
             rc = copy_decoded(out->password, sizeof(out->password), v, vn, "password", err, errlen);
         else {
-            set_err(err, errlen, "unknown parameter '%.*s' (use db, user or password)",
-                    (int)(key_len > 64 ? 64 : key_len), q);
+            cdr_errf(err, errlen, "unknown parameter '%.*s' (use db, user or password)",
+                     (int)(key_len > 64 ? 64 : key_len), q);
             rc = -1;
         }
         if (rc != 0)
@@ -228,12 +206,12 @@ static int parse_unix_query(redis_target *out, const char *q, char *err, size_t 
 static int parse_unix(redis_target *out, const char *s, char *err, size_t errlen)
 {
     if (*s != '/') {
-        set_err(err, errlen, "unix:// URLs need an absolute socket path (unix:///path/to/sock)");
+        cdr_errf(err, errlen, "unix:// URLs need an absolute socket path (unix:///path/to/sock)");
         return -1;
     }
     size_t n = strcspn(s, "?");
     if (n == 1) {
-        set_err(err, errlen, "missing socket path");
+        cdr_errf(err, errlen, "missing socket path");
         return -1;
     }
     if (copy_plain(out->unix_path, sizeof(out->unix_path), s, n, "socket path", err, errlen) != 0)
@@ -249,8 +227,8 @@ int redis_url_parse(const char *url, redis_target *out, char *err, size_t errlen
     out->port = REDIS_DEFAULT_PORT;
     const char *sep = url ? strstr(url, "://") : NULL;
     if (!sep) {
-        set_err(err, errlen, "'%s' is not a URL (use redis://host:port or unix:///path)",
-                url ? url : "");
+        cdr_errf(err, errlen, "'%s' is not a URL (use redis://host:port or unix:///path)",
+                 url ? url : "");
         return -1;
     }
     size_t scheme_len = (size_t)(sep - url);
@@ -261,8 +239,8 @@ int redis_url_parse(const char *url, redis_target *out, char *err, size_t errlen
     } else if (scheme_len == 4 && strncasecmp(url, "unix", 4) == 0) {
         rc = parse_unix(out, rest, err, errlen);
     } else {
-        set_err(err, errlen, "unsupported scheme '%.*s' (use redis:// or unix://)",
-                (int)(scheme_len > 32 ? 32 : scheme_len), url);
+        cdr_errf(err, errlen, "unsupported scheme '%.*s' (use redis:// or unix://)",
+                 (int)(scheme_len > 32 ? 32 : scheme_len), url);
         rc = -1;
     }
     if (rc != 0) {

@@ -1,30 +1,18 @@
 /* timefmt.c - ISO 8601 parsing and UTC printing by calendar arithmetic, without libc time zones. */
 #include "timefmt.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "ascii.h"
+#include "errfmt.h"
 
 #define SECS_PER_DAY   INT64_C(86400)
 #define MAX_OFFSET_MIN (18 * 60)
 
-/* Error detail is only built on the failure path, so snprintf costs nothing on a good input. */
-CDR_PRINTF(3, 4) static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static inline bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
+/* Fills 'err' and gives -1. Error detail is only built on the failure path, so formatting costs
+ * nothing on a good input. */
+#define FAIL(err, errlen, ...) (cdr_errf((err), (errlen), __VA_ARGS__), -1)
 
 /* The value of the 'n' ASCII digits at 'p', or -1 when one of them is not a digit. Locale-free
  * on purpose: isdigit() would consult the locale, and fullwidth digits must not pass. */
@@ -32,7 +20,7 @@ static inline int digits(const char *p, int n)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
-        if (!is_digit(p[i]))
+        if (!ascii_is_digit(p[i]))
             return -1;
         v = v * 10 + (p[i] - '0');
     }
@@ -86,18 +74,18 @@ static int parse_offset(const char *p, size_t len, int *minutes, char *err, size
     int mm = 0;
     int used = 3;
     if (hh < 0)
-        return fail(err, errlen, "malformed UTC offset");
+        return FAIL(err, errlen, "malformed UTC offset");
     if (len > 3 && p[3] == ':') {
         mm = len >= 6 ? digits(p + 4, 2) : -1;
         used = 6;
-    } else if (len > 3 && is_digit(p[3])) {
+    } else if (len > 3 && ascii_is_digit(p[3])) {
         mm = len >= 5 ? digits(p + 3, 2) : -1;
         used = 5;
     }
     if (mm < 0)
-        return fail(err, errlen, "malformed UTC offset");
+        return FAIL(err, errlen, "malformed UTC offset");
     if (mm > 59 || hh * 60 + mm > MAX_OFFSET_MIN)
-        return fail(err, errlen, "offset out of range");
+        return FAIL(err, errlen, "offset out of range");
     *minutes = sign * (hh * 60 + mm);
     return used;
 }
@@ -106,45 +94,45 @@ int timefmt_parse(const char *s, size_t len, unsigned flags, cdr_time *out, bool
                   char *err, size_t errlen)
 {
     if (len == 0)
-        return fail(err, errlen, "empty timestamp");
+        return FAIL(err, errlen, "empty timestamp");
     if (len < 10 || s[4] != '-' || s[7] != '-')
-        return fail(err, errlen, "expected a date YYYY-MM-DD");
+        return FAIL(err, errlen, "expected a date YYYY-MM-DD");
     int y = digits(s, 4);
     int mo = digits(s + 5, 2);
     int d = digits(s + 8, 2);
     if (y < 0 || mo < 0 || d < 0)
-        return fail(err, errlen, "expected a date YYYY-MM-DD");
+        return FAIL(err, errlen, "expected a date YYYY-MM-DD");
     if (y == 0)
-        return fail(err, errlen, "year 0 out of range");
+        return FAIL(err, errlen, "year 0 out of range");
     if (mo < 1 || mo > 12)
-        return fail(err, errlen, "month %d out of range", mo);
+        return FAIL(err, errlen, "month %d out of range", mo);
     if (d < 1 || (unsigned)d > days_in_month(y, (unsigned)mo))
-        return fail(err, errlen, "day %d out of range for %04d-%02d", d, y, mo);
+        return FAIL(err, errlen, "day %d out of range for %04d-%02d", d, y, mo);
     int64_t days = timefmt_days_from_civil(y, (unsigned)mo, (unsigned)d);
 
     if (len == 10) {
         if (!(flags & TIMEFMT_ALLOW_DATE))
-            return fail(err, errlen, "date without a time");
+            return FAIL(err, errlen, "date without a time");
         *out = days * SECS_PER_DAY * TIMEFMT_US_PER_SEC;
         if (date_only)
             *date_only = true;
         return 0;
     }
     if (s[10] != 'T' && s[10] != ' ')
-        return fail(err, errlen, "expected 'T' or ' ' after the date");
+        return FAIL(err, errlen, "expected 'T' or ' ' after the date");
 
     /* hh:mm */
     size_t i = 11;
     if (len < i + 5 || s[i + 2] != ':')
-        return fail(err, errlen, "expected hh:mm after the date");
+        return FAIL(err, errlen, "expected hh:mm after the date");
     int hh = digits(s + i, 2);
     int mi = digits(s + i + 3, 2);
     if (hh < 0 || mi < 0)
-        return fail(err, errlen, "expected hh:mm after the date");
+        return FAIL(err, errlen, "expected hh:mm after the date");
     if (hh > 23)
-        return fail(err, errlen, "hour %d out of range", hh);
+        return FAIL(err, errlen, "hour %d out of range", hh);
     if (mi > 59)
-        return fail(err, errlen, "minute %d out of range", mi);
+        return FAIL(err, errlen, "minute %d out of range", mi);
     i += 5;
 
     /* [:ss[.fraction]] */
@@ -153,25 +141,25 @@ int timefmt_parse(const char *s, size_t len, unsigned flags, cdr_time *out, bool
     if (i < len && s[i] == ':') {
         ss = len >= i + 3 ? digits(s + i + 1, 2) : -1;
         if (ss < 0)
-            return fail(err, errlen, "expected two-digit seconds");
+            return FAIL(err, errlen, "expected two-digit seconds");
         if (ss > 60)
-            return fail(err, errlen, "second %d out of range", ss);
+            return FAIL(err, errlen, "second %d out of range", ss);
         i += 3;
         if (i < len && s[i] == '.') {
             size_t start = ++i;
-            while (i < len && is_digit(s[i]))
+            while (i < len && ascii_is_digit(s[i]))
                 i++;
             size_t n = i - start;
             if (n == 0)
-                return fail(err, errlen, "expected digits after the decimal point");
+                return FAIL(err, errlen, "expected digits after the decimal point");
             if (n > 9)
-                return fail(err, errlen, "fraction too long");
+                return FAIL(err, errlen, "fraction too long");
             /* Keep the first six digits, scaled to microseconds; the rest is truncated. */
             for (size_t k = 0; k < 6; k++)
                 us = us * 10 + (k < n ? s[start + k] - '0' : 0);
         }
     } else if (i < len && s[i] == '.') {
-        return fail(err, errlen, "fraction without seconds");
+        return FAIL(err, errlen, "fraction without seconds");
     }
 
     /* [offset] */
@@ -182,10 +170,10 @@ int timefmt_parse(const char *s, size_t len, unsigned flags, cdr_time *out, bool
             return -1;
         i += (size_t)used;
     } else if (flags & TIMEFMT_REQUIRE_OFFSET) {
-        return fail(err, errlen, i < len ? "trailing characters" : "missing UTC offset");
+        return FAIL(err, errlen, i < len ? "trailing characters" : "missing UTC offset");
     }
     if (i != len)
-        return fail(err, errlen, "trailing characters");
+        return FAIL(err, errlen, "trailing characters");
 
     /* A second of 60 simply adds up onto the next minute. */
     int64_t secs = days * SECS_PER_DAY + hh * 3600 + mi * 60 + ss - (int64_t)off_min * 60;

@@ -1,7 +1,6 @@
 /* token.c - `cdrctl token`: mints a development token with the configured key. */
 #include "token.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,46 +8,18 @@
 #include <time.h>
 
 #include "auth.h"
-
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool is_alnum(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+#include "auth_options.h"
 
 bool token_uuid_valid(const char *s)
 {
-    if (!s || strlen(s) != AUTH_UUID_LEN)
-        return false;
-    for (size_t i = 0; i < AUTH_UUID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !is_hex(s[i]))
-            return false;
-    }
-    return true;
+    char canon[AUTH_UUID_LEN + 1];
+    return s && cdr_uuid_normalise(s, strlen(s), canon);
 }
 
 bool token_domain_valid(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > AUTH_DOMAIN_MAX)
-        return false;
-    size_t label = 0;
-    for (size_t i = 0; i <= n; i++) {
-        char c = s[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || s[i - 1] == '-')
-                return false;
-            label = 0;
-        } else if (!(is_alnum(c) || c == '-') || (c == '-' && label == 0) || ++label > 63) {
-            return false;
-        }
-    }
-    return true;
+    char canon[AUTH_DOMAIN_MAX + 1];
+    return s && cdr_domain_normalise(s, strlen(s), canon, sizeof(canon));
 }
 
 bool token_scope_valid(const char *s)
@@ -72,10 +43,8 @@ bool token_scope_valid(const char *s)
 int token_key_configured(const ctl_config *conf, char *err, size_t errlen)
 {
     auth_alg alg;
-    if (auth_parse_alg(conf->jwt_alg ? conf->jwt_alg : "HS256", &alg) != 0) {
-        snprintf(err, errlen, "CDR_JWT_ALG: unknown algorithm '%s'", conf->jwt_alg);
+    if (auth_alg_setting(conf->jwt_alg, &alg, err, errlen) != 0)
         return -1;
-    }
     if (alg == AUTH_HS256) {
         if (conf->jwt_secret && conf->jwt_secret_file) {
             snprintf(err, errlen, "HS256 takes CDR_JWT_SECRET or CDR_JWT_SECRET_FILE, not both");
@@ -95,37 +64,6 @@ int token_key_configured(const ctl_config *conf, char *err, size_t errlen)
     return 0;
 }
 
-/* Reads all of 'path' (at most TOKEN_KEY_FILE_MAX bytes) into a malloc'd buffer. Returns it
- * with its length in '*len', or NULL with 'err' filled. */
-static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = malloc(TOKEN_KEY_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, TOKEN_KEY_FILE_MAX + 1, f) : 0;
-    if (!buf) {
-        snprintf(err, errlen, "out of memory");
-    } else if (ferror(f)) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-    } else if (n > TOKEN_KEY_FILE_MAX) {
-        snprintf(err, errlen, "%s is larger than %d bytes", path, TOKEN_KEY_FILE_MAX);
-    } else {
-        fclose(f);
-        buf[n] = '\0';
-        *len = n;
-        return buf;
-    }
-    if (buf) {
-        OPENSSL_cleanse(buf, TOKEN_KEY_FILE_MAX + 1);
-        free(buf);
-    }
-    fclose(f);
-    return NULL;
-}
-
 char *token_mint(const ctl_config *conf, const token_request *req, int64_t now, char *err,
                  size_t errlen)
 {
@@ -135,24 +73,20 @@ char *token_mint(const ctl_config *conf, const token_request *req, int64_t now, 
     char why[512];
     char *tok = NULL;
 
-    if (auth_parse_alg(conf->jwt_alg ? conf->jwt_alg : "HS256", &alg) != 0) {
-        snprintf(err, errlen, "CDR_JWT_ALG: unknown algorithm '%s'", conf->jwt_alg);
+    if (auth_alg_setting(conf->jwt_alg, &alg, err, errlen) != 0)
         return NULL;
-    }
-    /* The secret file is read the way the servers read it: one trailing newline dropped. */
+    /* The secret file is read the way the servers read it (auth_read_key_file). */
     if (alg == AUTH_HS256 && conf->jwt_secret) {
         keylen = strlen(conf->jwt_secret);
         key = (unsigned char *)strdup(conf->jwt_secret);
         if (!key)
             snprintf(err, errlen, "out of memory");
     } else if (alg == AUTH_HS256 && conf->jwt_secret_file) {
-        key = read_file(conf->jwt_secret_file, &keylen, why, sizeof(why));
+        key = auth_read_key_file(conf->jwt_secret_file, true, &keylen, why, sizeof(why));
         if (!key)
             snprintf(err, errlen, "CDR_JWT_SECRET_FILE: %s", why);
-        else if (keylen > 0 && key[keylen - 1] == '\n')
-            key[--keylen] = '\0';
     } else if (alg != AUTH_HS256 && conf->jwt_private_key_file) {
-        key = read_file(conf->jwt_private_key_file, &keylen, why, sizeof(why));
+        key = auth_read_key_file(conf->jwt_private_key_file, false, &keylen, why, sizeof(why));
         if (!key)
             snprintf(err, errlen, "CDR_JWT_PRIVATE_KEY_FILE: %s", why);
     } else {

@@ -9,8 +9,7 @@
 #include "compiler.h"
 #include "ctl.h"
 
-#define TOKEN_TTL_MAX      31536000 /* one year */
-#define TOKEN_KEY_FILE_MAX 65536
+#define TOKEN_TTL_MAX 31536000 /* one year */
 
 /* What a token says. */
 typedef struct token_request {

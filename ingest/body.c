@@ -2,7 +2,6 @@
 #include "body.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,8 @@
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
+
+#include "errfmt.h"
 
 /* The first allocation for an inflated body; it then doubles, never past the limit. */
 #define INFLATE_FIRST_CHUNK (64 * 1024)
@@ -28,18 +29,6 @@
  * line handed to the callback, with a message that says what is wrong instead of jansson's
  * "'[' or '{' expected". */
 #define LOAD_FLAGS JSON_DECODE_ANY
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CDR_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Copies at most QUOTE_MAX bytes of 's' into 'dst' for an error message, with every byte that
  * is not printable ASCII replaced by '?', so that a hostile header cannot make the message
@@ -144,8 +133,8 @@ int body_content_type(const char *header, body_format *out, char *err, size_t er
         fmt = BODY_NDJSON;
     } else {
         quote(q, sizeof(q), type, type_len);
-        set_err(err, errlen,
-                "content type %s not supported: use application/json or application/x-ndjson", q);
+        cdr_errf(err, errlen,
+                 "content type %s not supported: use application/json or application/x-ndjson", q);
         return -1;
     }
 
@@ -157,7 +146,7 @@ int body_content_type(const char *header, body_format *out, char *err, size_t er
             continue;
         if (!equals_nocase(value, value_len, "utf-8") && !equals_nocase(value, value_len, "utf8")) {
             quote(q, sizeof(q), value, value_len);
-            set_err(err, errlen, "charset %s not supported: send UTF-8", q);
+            cdr_errf(err, errlen, "charset %s not supported: send UTF-8", q);
             return -1;
         }
     }
@@ -183,46 +172,74 @@ int body_content_encoding(const char *header, body_encoding *out, char *err, siz
         *out = BODY_ENC_ZSTD;
     } else if (memchr(p, ',', n)) {
         quote(q, sizeof(q), p, n);
-        set_err(err, errlen,
-                "content encodings \"%s\" not supported: send a body compressed once, with gzip "
-                "or zstd",
-                q);
+        cdr_errf(err, errlen,
+                 "content encodings \"%s\" not supported: send a body compressed once, with gzip "
+                 "or zstd",
+                 q);
         return -1;
     } else {
         quote(q, sizeof(q), p, n);
-        set_err(err, errlen, "content encoding %s not supported: use gzip or zstd", q);
+        cdr_errf(err, errlen, "content encoding %s not supported: use gzip or zstd", q);
         return -1;
     }
     return 0;
 }
 
-/* Where the inflater may write its next bytes: the free room of 'out' below 'limit', grown when
- * full, or the one-byte 'probe' once 'out' holds 'limit' bytes (any byte landing there means
- * the body is too large). Returns the room, or 0 when memory ran out. */
-static size_t out_room(cdr_buf *out, size_t limit, size_t hint, char *probe, char **at)
+/* The inflated body as it is written: 'buf' grows up to 'limit' bytes, then the inflater is
+ * handed the one-byte 'probe', and any byte landing there means the body is too large. */
+typedef struct inflate_out {
+    cdr_buf *buf;
+    size_t limit;
+    size_t hint; /* the first allocation */
+    char *at;    /* where the inflater writes next: into 'buf', or at 'probe' */
+    char probe;
+} inflate_out;
+
+/* Points 'o->at' where the inflater may write its next bytes: the free room of the buffer below
+ * the limit, grown when full, or the probe once the buffer holds 'limit' bytes. Returns the
+ * room, or 0 with 'err' set when memory ran out. */
+static size_t out_room(inflate_out *o, char *err, size_t errlen)
 {
-    if (out->len >= limit) {
-        *at = probe;
+    cdr_buf *out = o->buf;
+    if (out->len >= o->limit) {
+        o->at = &o->probe;
         return 1;
     }
     size_t usable = out->cap ? out->cap - 1 : 0; /* one byte is kept for the NUL */
-    if (usable > limit)
-        usable = limit;
+    if (usable > o->limit)
+        usable = o->limit;
     if (out->len == usable) {
-        size_t want = !out->cap ? hint : out->cap > SIZE_MAX / 2 ? SIZE_MAX : out->cap * 2;
+        size_t want = !out->cap ? o->hint : out->cap > SIZE_MAX / 2 ? SIZE_MAX : out->cap * 2;
         if (want < INFLATE_FIRST_CHUNK)
             want = INFLATE_FIRST_CHUNK;
-        if (want > limit + 1)
-            want = limit + 1;
+        if (want > o->limit + 1)
+            want = o->limit + 1;
         char *p = realloc(out->data, want);
-        if (!p)
+        if (!p) {
+            cdr_errf(err, errlen, "out of memory inflating the body");
             return 0;
+        }
         out->data = p;
         out->cap = want;
         usable = want - 1;
     }
-    *at = out->data + out->len;
+    o->at = out->data + out->len;
     return usable - out->len;
+}
+
+/* Takes the 'made' bytes the inflater wrote at 'o->at'. Returns false, with 'err' set, when
+ * they landed in the probe: the body is larger than the limit. */
+static bool out_took(inflate_out *o, size_t made, char *err, size_t errlen)
+{
+    if (o->at != &o->probe) {
+        o->buf->len += made;
+        o->buf->data[o->buf->len] = '\0';
+        return true;
+    }
+    if (made == 0)
+        return true;
+    cdr_errf(err, errlen, "body exceeds %zu bytes once inflated", o->limit);
+    return false;
 }
 
 /* The first allocation: the compressed size times a typical JSON ratio, within the limits. */
@@ -235,12 +252,12 @@ static body_inflate_result gunzip(const unsigned char *in, size_t len, size_t li
                                   char *err, size_t errlen)
 {
     const unsigned char *in_end = in + len;
-    char probe;
+    inflate_out o = {.buf = out, .limit = limit, .hint = first_chunk(len)};
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
     /* 15 + 32: a gzip or a zlib header, told apart by the stream itself. */
     if (inflateInit2(&zs, 15 + 32) != Z_OK) {
-        set_err(err, errlen, "out of memory inflating the body");
+        cdr_errf(err, errlen, "out of memory inflating the body");
         return BODY_TOO_LARGE;
     }
     body_inflate_result rc = BODY_CORRUPT;
@@ -250,26 +267,19 @@ static body_inflate_result gunzip(const unsigned char *in, size_t len, size_t li
             size_t left = (size_t)(in_end - zs.next_in);
             zs.avail_in = left > UINT_MAX ? UINT_MAX : (uInt)left;
         }
-        char *at;
-        size_t room = out_room(out, limit, first_chunk(len), &probe, &at);
+        size_t room = out_room(&o, err, errlen);
         if (room == 0) {
-            set_err(err, errlen, "out of memory inflating the body");
             rc = BODY_TOO_LARGE;
             goto done;
         }
-        zs.next_out = (Bytef *)at;
+        zs.next_out = (Bytef *)o.at;
         zs.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
         uInt avail_before = zs.avail_out;
         int zr = inflate(&zs, Z_NO_FLUSH);
         size_t made = avail_before - zs.avail_out;
-        if (at == &probe && made > 0) {
-            set_err(err, errlen, "body exceeds %zu bytes once inflated", limit);
+        if (!out_took(&o, made, err, errlen)) {
             rc = BODY_TOO_LARGE;
             goto done;
-        }
-        if (at != &probe) {
-            out->len += made;
-            out->data[out->len] = '\0';
         }
         if (zr == Z_STREAM_END) {
             size_t left = (size_t)(in_end - zs.next_in);
@@ -277,27 +287,27 @@ static body_inflate_result gunzip(const unsigned char *in, size_t len, size_t li
                 break;
             /* Another member may follow; anything else is trailing garbage. */
             if (left < 2 || zs.next_in[0] != 0x1f || zs.next_in[1] != 0x8b) {
-                set_err(err, errlen, "gzip body is corrupt: data after the end of the stream");
+                cdr_errf(err, errlen, "gzip body is corrupt: data after the end of the stream");
                 goto done;
             }
             if (inflateReset(&zs) != Z_OK) {
-                set_err(err, errlen, "gzip body is corrupt");
+                cdr_errf(err, errlen, "gzip body is corrupt");
                 goto done;
             }
             continue;
         }
         if (zr == Z_BUF_ERROR || (zr == Z_OK && made == 0 && zs.next_in == in_end)) {
             /* No progress with room to write: the input ran out before the stream ended. */
-            set_err(err, errlen, "gzip body is truncated");
+            cdr_errf(err, errlen, "gzip body is truncated");
             goto done;
         }
         if (zr == Z_MEM_ERROR) {
-            set_err(err, errlen, "out of memory inflating the body");
+            cdr_errf(err, errlen, "out of memory inflating the body");
             rc = BODY_TOO_LARGE;
             goto done;
         }
         if (zr != Z_OK) {
-            set_err(err, errlen, "gzip body is corrupt: %s", zs.msg ? zs.msg : "bad stream");
+            cdr_errf(err, errlen, "gzip body is corrupt: %s", zs.msg ? zs.msg : "bad stream");
             goto done;
         }
     }
@@ -319,12 +329,12 @@ static int zstd_window_log_max(size_t limit)
 static body_inflate_result unzstd(const unsigned char *in, size_t len, size_t limit, cdr_buf *out,
                                   char *err, size_t errlen)
 {
-    char probe;
+    inflate_out o = {.buf = out, .limit = limit, .hint = first_chunk(len)};
     body_inflate_result rc = BODY_CORRUPT;
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
     if (!dctx || ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax,
                                                      zstd_window_log_max(limit)))) {
-        set_err(err, errlen, "out of memory inflating the body");
+        cdr_errf(err, errlen, "out of memory inflating the body");
         rc = BODY_TOO_LARGE;
         goto done;
     }
@@ -333,41 +343,34 @@ static body_inflate_result unzstd(const unsigned char *in, size_t len, size_t li
     for (;;) {
         if (zr == 0 && zin.pos == zin.size)
             break;
-        char *at;
-        size_t room = out_room(out, limit, first_chunk(len), &probe, &at);
+        size_t room = out_room(&o, err, errlen);
         if (room == 0) {
-            set_err(err, errlen, "out of memory inflating the body");
             rc = BODY_TOO_LARGE;
             goto done;
         }
-        ZSTD_outBuffer zout = {at, room, 0};
+        ZSTD_outBuffer zout = {o.at, room, 0};
         size_t pos_before = zin.pos;
         zr = ZSTD_decompressStream(dctx, &zout, &zin);
         if (ZSTD_isError(zr)) {
             if (ZSTD_getErrorCode(zr) == ZSTD_error_frameParameter_windowTooLarge) {
-                set_err(err, errlen, "zstd body needs a window larger than %zu bytes",
-                        (size_t)1 << zstd_window_log_max(limit));
+                cdr_errf(err, errlen, "zstd body needs a window larger than %zu bytes",
+                         (size_t)1 << zstd_window_log_max(limit));
                 rc = BODY_TOO_LARGE;
             } else if (ZSTD_getErrorCode(zr) == ZSTD_error_memory_allocation) {
-                set_err(err, errlen, "out of memory inflating the body");
+                cdr_errf(err, errlen, "out of memory inflating the body");
                 rc = BODY_TOO_LARGE;
             } else {
-                set_err(err, errlen, "zstd body is corrupt: %s", ZSTD_getErrorName(zr));
+                cdr_errf(err, errlen, "zstd body is corrupt: %s", ZSTD_getErrorName(zr));
             }
             goto done;
         }
-        if (at == &probe && zout.pos > 0) {
-            set_err(err, errlen, "body exceeds %zu bytes once inflated", limit);
+        if (!out_took(&o, zout.pos, err, errlen)) {
             rc = BODY_TOO_LARGE;
             goto done;
         }
-        if (at != &probe) {
-            out->len += zout.pos;
-            out->data[out->len] = '\0';
-        }
         if (zr != 0 && zout.pos == 0 && zin.pos == pos_before) {
             /* No progress with room to write: the input ran out inside a frame. */
-            set_err(err, errlen, "zstd body is truncated");
+            cdr_errf(err, errlen, "zstd body is truncated");
             goto done;
         }
     }
@@ -394,7 +397,7 @@ body_inflate_result body_inflate(body_encoding enc, const void *in, size_t len, 
     case BODY_ENC_IDENTITY:
         break;
     }
-    set_err(err, errlen, "body is not compressed");
+    cdr_errf(err, errlen, "body is not compressed");
     return BODY_CORRUPT;
 }
 
@@ -410,14 +413,14 @@ static int for_each_json(const char *data, size_t len, body_item_fn fn, void *ar
     while (i < len && is_json_ws(data[i]))
         i++;
     if (i == len) {
-        set_err(err, errlen, "body is empty");
+        cdr_errf(err, errlen, "body is empty");
         return -1;
     }
     json_error_t jerr;
     json_t *root = json_loadb(data, len, LOAD_FLAGS, &jerr);
     if (!root) {
-        set_err(err, errlen, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                jerr.line, jerr.column);
+        cdr_errf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
         return -1;
     }
     int n = -1;
@@ -428,7 +431,7 @@ static int for_each_json(const char *data, size_t len, body_item_fn fn, void *ar
     } else if (json_is_array(root)) {
         size_t count = json_array_size(root);
         if (count > INT_MAX) {
-            set_err(err, errlen, "body holds more than %d items", INT_MAX);
+            cdr_errf(err, errlen, "body holds more than %d items", INT_MAX);
             goto done;
         }
         for (size_t k = 0; k < count; k++)
@@ -436,11 +439,11 @@ static int for_each_json(const char *data, size_t len, body_item_fn fn, void *ar
                 goto stopped;
         n = (int)count;
     } else {
-        set_err(err, errlen, "body must be a CDR object or an array of CDR objects");
+        cdr_errf(err, errlen, "body must be a CDR object or an array of CDR objects");
     }
     goto done;
 stopped:
-    set_err(err, errlen, "stopped");
+    cdr_errf(err, errlen, "stopped");
 done:
     json_decref(root);
     return n;
@@ -463,7 +466,7 @@ static int for_each_line(const char *data, size_t len, body_item_fn fn, void *ar
         if (q == line_end)
             continue;
         if (index == INT_MAX) {
-            set_err(err, errlen, "body holds more than %d items", INT_MAX);
+            cdr_errf(err, errlen, "body holds more than %d items", INT_MAX);
             return -1;
         }
         size_t line_len = (size_t)(line_end - line);
@@ -479,7 +482,7 @@ static int for_each_line(const char *data, size_t len, body_item_fn fn, void *ar
             rc = fn(index, NULL, line, line_len, why, arg);
         }
         if (rc != 0) {
-            set_err(err, errlen, "stopped");
+            cdr_errf(err, errlen, "stopped");
             return -1;
         }
         index++;

@@ -1,38 +1,24 @@
 /* test_stream_push.c - stream_push against a real Redis: the entries it stores, the answers it
  * gives, losing and regaining Redis, the backlog bound, destroy with work in flight, AUTH. */
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "itest.h"
 #include "log.h"
+#include "proc.h"
+#include "redis_own.h"
 #include "redis_url.h"
+#include "stderr_capture.h"
 #include "stream_push.h"
 
 #define WAIT_MS 5000
-
-/* A redis-server of the test's own, for the tests that kill, restart or reconfigure it. */
-typedef struct own_redis {
-    pid_t pid;
-    int port;
-    char dir[1100];
-    char sock[1200]; /* with 'unix_socket' */
-} own_redis;
-
-static own_redis own;
 
 /* The callbacks' view of a test. */
 typedef struct tally {
@@ -53,21 +39,12 @@ typedef struct entry_arg {
 
 static bool in_push;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* The test's own redis-server, for the tests that kill, restart or reconfigure it. */
+static redis_own own;
 
 static void kill_own_redis(void)
 {
-    if (own.pid > 0) {
-        kill(own.pid, SIGKILL);
-        while (waitpid(own.pid, NULL, 0) < 0 && errno == EINTR) {
-        }
-        own.pid = 0;
-    }
+    redis_own_kill(&own);
 }
 
 static void suite_init(void)
@@ -79,15 +56,6 @@ static void suite_init(void)
 
 TestSuite(stream_push, .init = suite_init, .fini = kill_own_redis, .timeout = 60);
 
-static const itest_env *env(void)
-{
-    char err[1024];
-    const itest_env *e = itest_env_load(err, sizeof(err));
-    cr_assert(e, "%s", err);
-    cr_assert(e->redis_port[0], "the test stack's env file names no Redis");
-    return e;
-}
-
 /* A key no other test (nor other run) uses. */
 static void unique_key(char *buf, size_t len, const char *what)
 {
@@ -96,139 +64,15 @@ static void unique_key(char *buf, size_t len, const char *what)
     snprintf(buf, len, "itest:stream_push:%d:%ld:%s", (int)getpid(), (long)ts.tv_nsec, what);
 }
 
-static redisContext *sync_connect(int port, const char *password)
-{
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    cr_assert(c && !c->err, "cannot connect to Redis on port %d: %s", port,
-              c ? c->errstr : "out of memory");
-    if (password) {
-        redisReply *r = redisCommand(c, "AUTH %s", password);
-        cr_assert(r && r->type == REDIS_REPLY_STATUS, "AUTH failed");
-        freeReplyObject(r);
-    }
-    return c;
-}
-
 static redisContext *fixture_redis(void)
 {
-    return sync_connect(atoi(env()->redis_port), NULL);
+    return redis_open(atoi(redis_stack_env()->redis_port), NULL);
 }
 
-/* Runs a command through 'c' and returns its reply (never NULL), to be freed by the caller. */
-static redisReply *cmd(redisContext *c, const char *fmt, ...)
+/* Starts, or after kill_own_redis() restarts, the test's own redis-server. */
+static void own_redis_start(const char *password, bool unix_socket)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    cr_assert(r, "%s: %s", fmt, c->errstr);
-    return r;
-}
-
-static long long xlen(redisContext *c, const char *key)
-{
-    redisReply *r = cmd(c, "XLEN %s", key);
-    cr_assert_eq(r->type, REDIS_REPLY_INTEGER, "XLEN: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "?");
-    long long n = r->integer;
-    freeReplyObject(r);
-    return n;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "bind: %s", strerror(errno));
-    socklen_t len = sizeof(a);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* Waits until the Redis on 'port' answers PING (any answer: NOAUTH counts). */
-static void wait_redis_up(int port)
-{
-    int64_t deadline = now_ms() + WAIT_MS;
-    for (;;) {
-        struct timeval tv = {0, 200000};
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-        if (c && !c->err) {
-            redisReply *r = redisCommand(c, "PING");
-            bool up = r != NULL;
-            freeReplyObject(r);
-            redisFree(c);
-            if (up)
-                return;
-        } else if (c) {
-            redisFree(c);
-        }
-        cr_assert(now_ms() < deadline, "redis-server on port %d did not come up", port);
-        usleep(20000);
-    }
-}
-
-/* Starts (or, with 'own.dir' set and the same port, restarts) the test's own redis-server:
- * port 'port' (0: a free one), 'password' for requirepass when not NULL, a unix socket too with
- * 'unix_socket'. */
-static void own_redis_start(int port, const char *password, bool unix_socket)
-{
-    if (!own.dir[0]) {
-        snprintf(own.dir, sizeof(own.dir), "%s/stream_push.XXXXXX", env()->dir);
-        cr_assert(mkdtemp(own.dir), "mkdtemp %s: %s", own.dir, strerror(errno));
-    }
-    own.port = port ? port : free_port();
-    char port_s[16], log_path[1300];
-    snprintf(port_s, sizeof(port_s), "%d", own.port);
-    snprintf(log_path, sizeof(log_path), "%s/redis.log", own.dir);
-    snprintf(own.sock, sizeof(own.sock), "%s/redis.sock", own.dir);
-    if (unix_socket && strlen(own.sock) >= sizeof(((redis_target *)0)->unix_path))
-        cr_skip_test("socket path %s is too long for a unix socket", own.sock);
-
-    const char *argv[24];
-    int n = 0;
-    argv[n++] = "redis-server";
-    argv[n++] = "--port";
-    argv[n++] = port_s;
-    argv[n++] = "--bind";
-    argv[n++] = "127.0.0.1";
-    argv[n++] = "--dir";
-    argv[n++] = own.dir;
-    argv[n++] = "--appendonly";
-    argv[n++] = "yes";
-    argv[n++] = "--save";
-    argv[n++] = "";
-    argv[n++] = "--daemonize";
-    argv[n++] = "no";
-    if (password) {
-        argv[n++] = "--requirepass";
-        argv[n++] = password;
-    }
-    if (unix_socket) {
-        argv[n++] = "--unixsocket";
-        argv[n++] = own.sock;
-        argv[n++] = "--unixsocketperm";
-        argv[n++] = "700";
-    }
-    argv[n] = NULL;
-
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        execvp("redis-server", (char *const *)argv);
-        _exit(127);
-    }
-    own.pid = pid;
-    wait_redis_up(own.port);
+    redis_own_start(&own, redis_stack_env()->dir, password, unix_socket);
 }
 
 /* The event loop of a test, with a 10 ms tick so that a wait never blocks on an idle base. */
@@ -261,10 +105,10 @@ static void loop_free(loop *l)
 /* Drives 'l' until 'cond' holds or 'ms' passed; 'reached' says which. */
 #define RUN_UNTIL(l, cond, ms, reached)                                                            \
     do {                                                                                           \
-        int64_t deadline_ = now_ms() + (ms);                                                       \
+        int64_t deadline_ = itest_now_ms() + (ms);                                                 \
         (reached) = true;                                                                          \
         while (!(cond)) {                                                                          \
-            if (now_ms() >= deadline_) {                                                           \
+            if (itest_now_ms() >= deadline_) {                                                     \
                 (reached) = false;                                                                 \
                 break;                                                                             \
             }                                                                                      \
@@ -338,6 +182,43 @@ static stream_push_status push(stream_push *sp, const void *payload, size_t len,
     return st;
 }
 
+/* A stream_push of 'url' and 'key' that has connected. */
+static stream_push *connected_push(loop *l, const char *url, const char *key, long long max_backlog)
+{
+    stream_push *sp = make_push(l, url, key, max_backlog);
+    wait_connected(l, sp);
+    return sp;
+}
+
+/* Queues 'n' entries of 'payload', answered into 't' through 'args' (of 'n' entries, which
+ * must live until every callback fired). */
+static void queue(stream_push *sp, tally *t, entry_arg *args, int n, const void *payload,
+                  size_t len)
+{
+    for (int i = 0; i < n; i++) {
+        args[i] = (entry_arg){t, i};
+        cr_assert_eq(push(sp, payload, len, &args[i]), PUSH_QUEUED, "entry %d", i);
+    }
+}
+
+/* Drives 'l' until 'n' callbacks of 't' have fired, at most WAIT_MS. */
+static void wait_answers(loop *l, const tally *t, int n)
+{
+    bool reached;
+    RUN_UNTIL(l, t->fired == n, WAIT_MS, reached);
+    cr_assert(reached, "%d of %d callbacks fired", t->fired, n);
+}
+
+/* Pushes one entry of 'payload' and asserts that Redis stored it. */
+static void push_stored(loop *l, stream_push *sp, const void *payload, size_t len)
+{
+    tally t = {0};
+    entry_arg ea = {&t, 0};
+    cr_assert_eq(push(sp, payload, len, &ea), PUSH_QUEUED);
+    wait_answers(l, &t, 1);
+    cr_assert_eq(t.ok, 1, "push failed: %s", t.last_error);
+}
+
 /* Checks that 'entry' (one element of an XRANGE reply) holds exactly the fields of one pushed
  * entry: v 1 kind 'kind' n 'n' enc 'enc' rows 'payload'. */
 static void assert_entry(const redisReply *entry, const char *kind, const char *n, const char *enc,
@@ -362,7 +243,8 @@ static char fixture_url[ITEST_URL_MAX];
 
 static const char *fixture(void)
 {
-    snprintf(fixture_url, sizeof(fixture_url), "redis://127.0.0.1:%s", env()->redis_port);
+    snprintf(fixture_url, sizeof(fixture_url), "redis://127.0.0.1:%s",
+             redis_stack_env()->redis_port);
     return fixture_url;
 }
 
@@ -374,45 +256,6 @@ static const char *own_url(const char *userinfo, const char *path)
     return url;
 }
 
-/* Sends fd 2 to a file until stderr_end(), which returns what was written (static buffer). */
-static int saved_stderr = -1;
-static char stderr_path[1100];
-
-static void stderr_begin(void)
-{
-    snprintf(stderr_path, sizeof(stderr_path), "%s/stderr.XXXXXX", env()->dir);
-    int fd = mkstemp(stderr_path);
-    cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-}
-
-static const char *stderr_end(void)
-{
-    static char text[65536];
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    saved_stderr = -1;
-    FILE *f = fopen(stderr_path, "r");
-    cr_assert(f);
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    unlink(stderr_path);
-    return text;
-}
-
-static int count_substr(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
-
 /* A payload with the bytes that must survive unchanged: NUL, tab, newline, backslash. */
 static const char binary_payload[] = "row\t1\\N\n\0after-nul\tx\r\n\xff\xfe";
 #define BINARY_LEN (sizeof(binary_payload) - 1)
@@ -422,26 +265,23 @@ Test(stream_push, one_entry_is_stored_with_exact_fields_and_bytes)
     char key[128];
     unique_key(key, sizeof(key), "one");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, 1000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, 1000);
 
     tally t = {0};
     entry_arg ea = {&t, 0};
     cr_assert_eq(push(sp, binary_payload, BINARY_LEN, &ea), PUSH_QUEUED);
     cr_assert_eq(t.fired, 0, "the callback fired before the loop ran");
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 1, WAIT_MS, reached);
-    cr_assert(reached, "no answer from Redis");
+    wait_answers(&l, &t, 1);
     cr_assert_eq(t.ok, 1, "push failed: %s", t.last_error);
     cr_assert_eq(t.fired_inside_push, 0);
 
     redisContext *c = fixture_redis();
-    redisReply *r = cmd(c, "XRANGE %s - +", key);
+    redisReply *r = redis_cmd(c, "XRANGE %s - +", key);
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
     cr_assert_eq(r->elements, 1);
     assert_entry(r->element[0], "cdr", "3", "copy", binary_payload, BINARY_LEN);
     freeReplyObject(r);
-    freeReplyObject(cmd(c, "DEL %s", key));
+    redis_do(c, "DEL %s", key);
     redisFree(c);
 
     stream_push_destroy(sp);
@@ -455,8 +295,7 @@ Test(stream_push, a_thousand_entries_pipelined_from_one_iteration_all_succeed_in
     char key[128];
     unique_key(key, sizeof(key), "thousand");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, 1000000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, 1000000);
 
     tally t = {0};
     static entry_arg args[N];
@@ -470,21 +309,19 @@ Test(stream_push, a_thousand_entries_pipelined_from_one_iteration_all_succeed_in
         lens[i] = (size_t)n + 2;
         cr_assert_eq(push(sp, payloads[i], lens[i], &args[i]), PUSH_QUEUED, "entry %d", i);
     }
-    bool reached;
-    RUN_UNTIL(&l, t.fired == N, WAIT_MS, reached);
-    cr_assert(reached, "%d of %d answered", t.fired, N);
+    wait_answers(&l, &t, N);
     cr_assert_eq(t.ok, N, "%d failed, last: %s", t.failed, t.last_error);
     cr_assert_eq(t.out_of_order, 0);
     cr_assert_eq(t.fired_inside_push, 0);
 
     redisContext *c = fixture_redis();
-    cr_assert_eq(xlen(c, key), N);
-    redisReply *r = cmd(c, "XRANGE %s - +", key);
+    cr_assert_eq(redis_xlen(c, key), N);
+    redisReply *r = redis_cmd(c, "XRANGE %s - +", key);
     cr_assert_eq(r->elements, N);
     for (int i = 0; i < N; i++)
         assert_entry(r->element[i], "cdr", "3", "copy", payloads[i], lens[i]);
     freeReplyObject(r);
-    freeReplyObject(cmd(c, "DEL %s", key));
+    redis_do(c, "DEL %s", key);
     redisFree(c);
 
     run_for(&l, 100);
@@ -498,8 +335,7 @@ Test(stream_push, reject_entries_carry_their_kind_and_encoding)
     char key[128];
     unique_key(key, sizeof(key), "kinds");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, 1000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, 1000);
 
     tally t = {0};
     entry_arg a0 = {&t, 0}, a1 = {&t, 1};
@@ -507,18 +343,16 @@ Test(stream_push, reject_entries_carry_their_kind_and_encoding)
         stream_push_entry(sp, "reject", 12, "copy+zstd", "\x28\xb5\x2f\xfd", 4, count_cb, &a0),
         PUSH_QUEUED);
     cr_assert_eq(stream_push_entry(sp, "cdr", 0, "copy", NULL, 0, count_cb, &a1), PUSH_QUEUED);
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 2, WAIT_MS, reached);
-    cr_assert(reached);
+    wait_answers(&l, &t, 2);
     cr_assert_eq(t.ok, 2, "%s", t.last_error);
 
     redisContext *c = fixture_redis();
-    redisReply *r = cmd(c, "XRANGE %s - +", key);
+    redisReply *r = redis_cmd(c, "XRANGE %s - +", key);
     cr_assert_eq(r->elements, 2);
     assert_entry(r->element[0], "reject", "12", "copy+zstd", "\x28\xb5\x2f\xfd", 4);
     assert_entry(r->element[1], "cdr", "0", "copy", "", 0);
     freeReplyObject(r);
-    freeReplyObject(cmd(c, "DEL %s", key));
+    redis_do(c, "DEL %s", key);
     redisFree(c);
     stream_push_destroy(sp);
     loop_free(&l);
@@ -529,25 +363,22 @@ Test(stream_push, redis_error_reply_is_reported_with_its_text)
     char key[128];
     unique_key(key, sizeof(key), "wrongtype");
     redisContext *c = fixture_redis();
-    freeReplyObject(cmd(c, "SET %s x", key));
+    redis_do(c, "SET %s x", key);
 
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, 1000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, 1000);
     run_for(&l, 100);
     cr_assert_eq(stream_push_backlog(sp), -1, "a string key has no stream length");
 
     tally t = {0};
     entry_arg ea = {&t, 0};
     cr_assert_eq(push(sp, "row\n", 4, &ea), PUSH_QUEUED);
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 1, WAIT_MS, reached);
-    cr_assert(reached);
+    wait_answers(&l, &t, 1);
     cr_assert_eq(t.ok, 0);
     cr_assert(strstr(t.last_error, "WRONGTYPE"), "error: %s", t.last_error);
     cr_assert(stream_push_connected(sp), "an error reply is not a lost connection");
 
-    freeReplyObject(cmd(c, "DEL %s", key));
+    redis_do(c, "DEL %s", key);
     redisFree(c);
     stream_push_destroy(sp);
     loop_free(&l);
@@ -560,21 +391,14 @@ Test(stream_push, db_from_the_url_is_selected)
     char url[ITEST_URL_MAX + 8];
     snprintf(url, sizeof(url), "%s/3", fixture());
     loop l = loop_new();
-    stream_push *sp = make_push(&l, url, key, 1000);
-    wait_connected(&l, sp);
-    tally t = {0};
-    entry_arg ea = {&t, 0};
-    cr_assert_eq(push(sp, "r\n", 2, &ea), PUSH_QUEUED);
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 1, WAIT_MS, reached);
-    cr_assert(reached);
-    cr_assert_eq(t.ok, 1, "%s", t.last_error);
+    stream_push *sp = connected_push(&l, url, key, 1000);
+    push_stored(&l, sp, "r\n", 2);
 
     redisContext *c = fixture_redis();
-    cr_assert_eq(xlen(c, key), 0, "the entry went to db 0");
-    freeReplyObject(cmd(c, "SELECT 3"));
-    cr_assert_eq(xlen(c, key), 1);
-    freeReplyObject(cmd(c, "DEL %s", key));
+    cr_assert_eq(redis_xlen(c, key), 0, "the entry went to db 0");
+    redis_do(c, "SELECT 3");
+    cr_assert_eq(redis_xlen(c, key), 1);
+    redis_do(c, "DEL %s", key);
     redisFree(c);
     stream_push_destroy(sp);
     loop_free(&l);
@@ -601,11 +425,11 @@ Test(stream_push, unavailable_before_the_connection_is_up)
 
 Test(stream_push, nothing_listening_keeps_it_unavailable_and_logs_once)
 {
-    int port = free_port();
+    int port = proc_free_port();
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
     loop l = loop_new();
-    stderr_begin();
+    stderr_capture_start();
     stream_push *sp = make_push(&l, url, "k", 1000);
     run_for(&l, 1500); /* several attempts: 100, 200, 400, 800 ms */
     tally t = {0};
@@ -613,7 +437,7 @@ Test(stream_push, nothing_listening_keeps_it_unavailable_and_logs_once)
     stream_push_status st = push(sp, "r\n", 2, &ea);
     bool connected = stream_push_connected(sp);
     stream_push_destroy(sp);
-    const char *log = stderr_end();
+    const char *log = stderr_capture_end();
     cr_assert_eq(st, PUSH_UNAVAILABLE);
     cr_assert_not(connected);
     cr_assert_eq(t.fired, 0);
@@ -625,21 +449,17 @@ Test(stream_push, nothing_listening_keeps_it_unavailable_and_logs_once)
 Test(stream_push, entries_in_flight_when_redis_is_killed_all_fail)
 {
     enum { N = 300 };
-    own_redis_start(0, NULL, false);
+    own_redis_start(NULL, false);
     loop l = loop_new();
-    stderr_begin();
-    stream_push *sp = make_push(&l, own_url(NULL, NULL), "cdr:stream", 1000000);
-    wait_connected(&l, sp);
+    stderr_capture_start();
+    stream_push *sp = connected_push(&l, own_url(NULL, NULL), "cdr:stream", 1000000);
     run_for(&l, 50); /* the backlog is known */
     long long backlog_before = stream_push_backlog(sp);
 
     tally t = {0};
     t.repush_sp = sp; /* a push from the failing callbacks is refused at once */
     static entry_arg args[N];
-    for (int i = 0; i < N; i++) {
-        args[i] = (entry_arg){&t, i};
-        cr_assert_eq(push(sp, binary_payload, BINARY_LEN, &args[i]), PUSH_QUEUED);
-    }
+    queue(sp, &t, args, N, binary_payload, BINARY_LEN);
     kill_own_redis();
     bool reached;
     RUN_UNTIL(&l, t.fired == N, WAIT_MS, reached);
@@ -651,7 +471,7 @@ Test(stream_push, entries_in_flight_when_redis_is_killed_all_fail)
     entry_arg ea = {&t2, 0};
     stream_push_status st = push(sp, "r\n", 2, &ea);
     stream_push_destroy(sp);
-    const char *log = stderr_end();
+    const char *log = stderr_capture_end();
 
     cr_assert(reached, "%d of %d callbacks fired", fired, N);
     cr_assert_eq(t.failed, N, "%d succeeded with Redis dead", t.ok);
@@ -673,22 +493,16 @@ Test(stream_push, entries_in_flight_when_redis_is_killed_all_fail)
 Test(stream_push, entries_partly_sent_when_redis_is_killed_are_all_answered)
 {
     enum { N = 2000 };
-    own_redis_start(0, NULL, false);
+    own_redis_start(NULL, false);
     loop l = loop_new();
-    stream_push *sp = make_push(&l, own_url(NULL, NULL), "cdr:stream", 1000000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, own_url(NULL, NULL), "cdr:stream", 1000000);
 
     tally t = {0};
     static entry_arg args[N];
-    for (int i = 0; i < N; i++) {
-        args[i] = (entry_arg){&t, i};
-        cr_assert_eq(push(sp, binary_payload, BINARY_LEN, &args[i]), PUSH_QUEUED);
-    }
+    queue(sp, &t, args, N, binary_payload, BINARY_LEN);
     event_base_loop(l.base, EVLOOP_ONCE); /* some or all written */
     kill_own_redis();
-    bool reached;
-    RUN_UNTIL(&l, t.fired == N, WAIT_MS, reached);
-    cr_assert(reached, "%d of %d callbacks fired", t.fired, N);
+    wait_answers(&l, &t, N);
     /* Replies Redis sent before dying are still read: some or all may succeed. */
     cr_assert_eq(t.ok + t.failed, N);
     if (t.failed > 0)
@@ -702,21 +516,16 @@ Test(stream_push, entries_partly_sent_when_redis_is_killed_are_all_answered)
 
 Test(stream_push, reconnects_after_redis_restarts_and_logs_once_each_way)
 {
-    own_redis_start(0, NULL, false);
+    own_redis_start(NULL, false);
     int port = own.port;
     loop l = loop_new();
-    stderr_begin();
-    stream_push *sp = make_push(&l, own_url(NULL, NULL), "cdr:stream", 1000000);
-    wait_connected(&l, sp);
+    stderr_capture_start();
+    stream_push *sp = connected_push(&l, own_url(NULL, NULL), "cdr:stream", 1000000);
 
-    tally t = {0};
-    entry_arg a0 = {&t, 0};
-    cr_assert_eq(push(sp, "before\n", 7, &a0), PUSH_QUEUED);
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 1, WAIT_MS, reached);
-    cr_assert(reached && t.ok == 1, "%s", t.last_error);
+    push_stored(&l, sp, "before\n", 7);
 
     kill_own_redis();
+    bool reached;
     RUN_UNTIL(&l, !stream_push_connected(sp), WAIT_MS, reached);
     cr_assert(reached, "the loss went unnoticed");
     run_for(&l, 800); /* a few failed attempts while Redis is away */
@@ -724,20 +533,15 @@ Test(stream_push, reconnects_after_redis_restarts_and_logs_once_each_way)
     entry_arg ad = {&t_down, 0};
     cr_assert_eq(push(sp, "down\n", 5, &ad), PUSH_UNAVAILABLE);
 
-    own_redis_start(port, NULL, false);
-    int64_t restarted = now_ms();
+    own_redis_start(NULL, false);
+    int64_t restarted = itest_now_ms();
     RUN_UNTIL(&l, stream_push_connected(sp), 3500, reached);
     cr_assert(reached, "not reconnected within 3.5 s of the restart");
-    int64_t took = now_ms() - restarted;
+    int64_t took = itest_now_ms() - restarted;
 
-    tally t2 = {0};
-    entry_arg a1 = {&t2, 0};
-    cr_assert_eq(push(sp, "after\n", 6, &a1), PUSH_QUEUED);
-    RUN_UNTIL(&l, t2.fired == 1, WAIT_MS, reached);
-    cr_assert(reached);
-    cr_assert_eq(t2.ok, 1, "%s", t2.last_error);
+    push_stored(&l, sp, "after\n", 6);
     stream_push_destroy(sp);
-    const char *log = stderr_end();
+    const char *log = stderr_capture_end();
 
     cr_assert_leq(took, 3000, "reconnection took %lld ms", (long long)took);
     cr_assert_eq(count_substr(log, "connection lost"), 1, "log:\n%s", log);
@@ -745,8 +549,8 @@ Test(stream_push, reconnects_after_redis_restarts_and_logs_once_each_way)
     cr_assert_eq(count_substr(log, "cannot connect"), 0, "log:\n%s", log);
     cr_assert_eq(t_down.fired, 0);
 
-    redisContext *c = sync_connect(port, NULL);
-    cr_assert_geq(xlen(c, "cdr:stream"), 1);
+    redisContext *c = redis_open(port, NULL);
+    cr_assert_geq(redis_xlen(c, "cdr:stream"), 1);
     redisFree(c);
     loop_free(&l);
 }
@@ -757,20 +561,16 @@ Test(stream_push, backlog_watch_refuses_past_the_bound_and_accepts_after_trim)
     char key[128];
     unique_key(key, sizeof(key), "backlog");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, MAX);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, MAX);
     bool reached;
     RUN_UNTIL(&l, stream_push_backlog(sp) == 0, WAIT_MS, reached);
     cr_assert(reached, "backlog %lld, expected 0 for a missing stream", stream_push_backlog(sp));
 
     tally t = {0};
     static entry_arg args[MAX + 1];
-    for (int i = 0; i < MAX; i++) {
-        args[i] = (entry_arg){&t, i};
-        cr_assert_eq(push(sp, "r\n", 2, &args[i]), PUSH_QUEUED);
-    }
-    RUN_UNTIL(&l, t.fired == MAX, WAIT_MS, reached);
-    cr_assert(reached && t.ok == MAX, "%s", t.last_error);
+    queue(sp, &t, args, MAX, "r\n", 2);
+    wait_answers(&l, &t, MAX);
+    cr_assert_eq(t.ok, MAX, "%s", t.last_error);
 
     RUN_UNTIL(&l, stream_push_backlog(sp) >= MAX, 1000, reached);
     cr_assert(reached, "backlog %lld after %d entries", stream_push_backlog(sp), MAX);
@@ -778,15 +578,14 @@ Test(stream_push, backlog_watch_refuses_past_the_bound_and_accepts_after_trim)
     cr_assert_eq(push(sp, "r\n", 2, &args[MAX]), PUSH_BACKLOG_FULL);
 
     redisContext *c = fixture_redis();
-    freeReplyObject(cmd(c, "XTRIM %s MAXLEN 0", key));
+    redis_do(c, "XTRIM %s MAXLEN 0", key);
     RUN_UNTIL(&l, stream_push_backlog(sp) < MAX, 1000, reached);
     cr_assert(reached, "the trim was not seen");
     cr_assert_eq(push(sp, "r\n", 2, &args[MAX]), PUSH_QUEUED);
-    RUN_UNTIL(&l, t.fired == MAX + 1, WAIT_MS, reached);
-    cr_assert(reached);
+    wait_answers(&l, &t, MAX + 1);
     cr_assert_eq(t.ok, MAX + 1, "%s", t.last_error);
-    cr_assert_eq(xlen(c, key), 1);
-    freeReplyObject(cmd(c, "DEL %s", key));
+    cr_assert_eq(redis_xlen(c, key), 1);
+    redis_do(c, "DEL %s", key);
     redisFree(c);
     stream_push_destroy(sp);
     loop_free(&l);
@@ -798,16 +597,12 @@ Test(stream_push, destroy_with_entries_in_flight_fires_every_callback)
     char key[128];
     unique_key(key, sizeof(key), "destroy");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, 1000000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, 1000000);
 
     tally t = {0};
     t.repush_sp = sp; /* pushing again from the callbacks, as a request handler might */
     static entry_arg args[N];
-    for (int i = 0; i < N; i++) {
-        args[i] = (entry_arg){&t, i};
-        cr_assert_eq(push(sp, binary_payload, BINARY_LEN, &args[i]), PUSH_QUEUED);
-    }
+    queue(sp, &t, args, N, binary_payload, BINARY_LEN);
     stream_push_destroy(sp);
     cr_assert_eq(t.fired, N, "%d of %d callbacks fired before destroy returned", t.fired, N);
     cr_assert_eq(t.failed, N);
@@ -824,15 +619,11 @@ Test(stream_push, destroy_after_entries_were_sent_answers_each_once)
     char key[128];
     unique_key(key, sizeof(key), "destroy2");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, 1000000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, 1000000);
 
     tally t = {0};
     static entry_arg args[N];
-    for (int i = 0; i < N; i++) {
-        args[i] = (entry_arg){&t, i};
-        cr_assert_eq(push(sp, "r\n", 2, &args[i]), PUSH_QUEUED);
-    }
+    queue(sp, &t, args, N, "r\n", 2);
     event_base_loop(l.base, EVLOOP_ONCE);
     stream_push_destroy(sp);
     cr_assert_eq(t.fired, N);
@@ -840,7 +631,7 @@ Test(stream_push, destroy_after_entries_were_sent_answers_each_once)
     run_for(&l, 50);
     cr_assert_eq(t.fired, N);
     redisContext *c = fixture_redis();
-    freeReplyObject(cmd(c, "DEL %s", key));
+    redis_do(c, "DEL %s", key);
     redisFree(c);
     loop_free(&l);
 }
@@ -852,12 +643,12 @@ Test(stream_push, destroy_while_connecting_or_waiting_to_retry)
     stream_push_destroy(sp); /* the connect has not completed */
 
     char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", free_port());
-    stderr_begin();
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", proc_free_port());
+    stderr_capture_start();
     sp = make_push(&l, url, "k", 10);
     run_for(&l, 150); /* refused, retry armed */
     stream_push_destroy(sp);
-    (void)stderr_end();
+    (void)stderr_capture_end();
     run_for(&l, 300); /* no timer of the destroyed object may fire */
     loop_free(&l);
 }
@@ -867,21 +658,19 @@ Test(stream_push, callbacks_may_push_again)
     char key[128];
     unique_key(key, sizeof(key), "chain");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, fixture(), key, 1000000);
-    wait_connected(&l, sp);
+    stream_push *sp = connected_push(&l, fixture(), key, 1000000);
 
     tally t = {0};
     t.repush_sp = sp;
     entry_arg ea = {&t, 0};
     cr_assert_eq(push(sp, "r\n", 2, &ea), PUSH_QUEUED);
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 1, WAIT_MS, reached);
-    cr_assert(reached);
+    wait_answers(&l, &t, 1);
     cr_assert_eq(t.repush_status[0], PUSH_QUEUED);
     redisContext *c = fixture_redis();
-    RUN_UNTIL(&l, xlen(c, key) == 2, WAIT_MS, reached);
+    bool reached;
+    RUN_UNTIL(&l, redis_xlen(c, key) == 2, WAIT_MS, reached);
     cr_assert(reached);
-    freeReplyObject(cmd(c, "DEL %s", key));
+    redis_do(c, "DEL %s", key);
     redisFree(c);
     stream_push_destroy(sp);
     loop_free(&l);
@@ -889,38 +678,30 @@ Test(stream_push, callbacks_may_push_again)
 
 Test(stream_push, auth_with_the_right_password_connects)
 {
-    own_redis_start(0, "s3cret:with@chars", false);
+    own_redis_start("s3cret:with@chars", false);
     char key[128];
     unique_key(key, sizeof(key), "auth");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, own_url(":s3cret%3Awith%40chars", "/2"), key, 1000);
-    wait_connected(&l, sp);
-    tally t = {0};
-    entry_arg ea = {&t, 0};
-    cr_assert_eq(push(sp, "r\n", 2, &ea), PUSH_QUEUED);
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 1, WAIT_MS, reached);
-    cr_assert(reached);
-    cr_assert_eq(t.ok, 1, "%s", t.last_error);
+    stream_push *sp = connected_push(&l, own_url(":s3cret%3Awith%40chars", "/2"), key, 1000);
+    push_stored(&l, sp, "r\n", 2);
     stream_push_destroy(sp);
 
     /* The same with a user name (Redis' "default" user holds requirepass). */
-    sp = make_push(&l, own_url("default:s3cret%3Awith%40chars", NULL), key, 1000);
-    wait_connected(&l, sp);
+    sp = connected_push(&l, own_url("default:s3cret%3Awith%40chars", NULL), key, 1000);
     stream_push_destroy(sp);
 
-    redisContext *c = sync_connect(own.port, "s3cret:with@chars");
-    freeReplyObject(cmd(c, "SELECT 2"));
-    cr_assert_eq(xlen(c, key), 1);
+    redisContext *c = redis_open(own.port, "s3cret:with@chars");
+    redis_do(c, "SELECT 2");
+    cr_assert_eq(redis_xlen(c, key), 1);
     redisFree(c);
     loop_free(&l);
 }
 
 Test(stream_push, wrong_password_keeps_it_unconnected)
 {
-    own_redis_start(0, "right", false);
+    own_redis_start("right", false);
     loop l = loop_new();
-    stderr_begin();
+    stderr_capture_start();
     stream_push *sp = make_push(&l, own_url(":wrong", "/1"), "k", 1000);
     run_for(&l, 1500);
     bool connected = stream_push_connected(sp);
@@ -935,7 +716,7 @@ Test(stream_push, wrong_password_keeps_it_unconnected)
     run_for(&l, 500);
     bool connected_nopass = stream_push_connected(sp);
     stream_push_destroy(sp);
-    const char *log = stderr_end();
+    const char *log = stderr_capture_end();
 
     cr_assert_not(connected);
     cr_assert_not(connected_nopass);
@@ -951,36 +732,29 @@ Test(stream_push, wrong_password_keeps_it_unconnected)
 
 Test(stream_push, unix_socket_with_db)
 {
-    own_redis_start(0, NULL, true);
+    own_redis_start(NULL, true);
     char url[1300];
     snprintf(url, sizeof(url), "unix://%s?db=4", own.sock);
     char key[128];
     unique_key(key, sizeof(key), "unix");
     loop l = loop_new();
-    stream_push *sp = make_push(&l, url, key, 1000);
-    wait_connected(&l, sp);
-    tally t = {0};
-    entry_arg ea = {&t, 0};
-    cr_assert_eq(push(sp, binary_payload, BINARY_LEN, &ea), PUSH_QUEUED);
-    bool reached;
-    RUN_UNTIL(&l, t.fired == 1, WAIT_MS, reached);
-    cr_assert(reached);
-    cr_assert_eq(t.ok, 1, "%s", t.last_error);
+    stream_push *sp = connected_push(&l, url, key, 1000);
+    push_stored(&l, sp, binary_payload, BINARY_LEN);
     stream_push_destroy(sp);
 
-    redisContext *c = sync_connect(own.port, NULL);
-    freeReplyObject(cmd(c, "SELECT 4"));
-    cr_assert_eq(xlen(c, key), 1);
+    redisContext *c = redis_open(own.port, NULL);
+    redis_do(c, "SELECT 4");
+    cr_assert_eq(redis_xlen(c, key), 1);
     redisFree(c);
     loop_free(&l);
 }
 
 Test(stream_push, redis_that_never_answers_the_handshake_times_out_and_is_retried)
 {
-    own_redis_start(0, "pw", false);
+    own_redis_start("pw", false);
     cr_assert_eq(kill(own.pid, SIGSTOP), 0);
     loop l = loop_new();
-    stderr_begin();
+    stderr_capture_start();
     stream_push *sp = make_push(&l, own_url(":pw", NULL), "k", 1000);
     run_for(&l, 1500); /* connect_timeout_ms is 1000 */
     bool connected_stopped = stream_push_connected(sp);
@@ -988,7 +762,7 @@ Test(stream_push, redis_that_never_answers_the_handshake_times_out_and_is_retrie
     bool reached;
     RUN_UNTIL(&l, stream_push_connected(sp), WAIT_MS, reached);
     stream_push_destroy(sp);
-    const char *log = stderr_end();
+    const char *log = stderr_capture_end();
 
     cr_assert_not(connected_stopped);
     cr_assert(reached, "not connected once Redis answers again");
@@ -1000,24 +774,20 @@ Test(stream_push, redis_that_never_answers_the_handshake_times_out_and_is_retrie
 
 Test(stream_push, redis_that_stops_answering_fails_the_entries_in_flight)
 {
-    own_redis_start(0, NULL, false);
+    own_redis_start(NULL, false);
     loop l = loop_new();
-    stderr_begin();
-    stream_push *sp = make_push(&l, own_url(NULL, NULL), "k", 1000000);
-    wait_connected(&l, sp);
+    stderr_capture_start();
+    stream_push *sp = connected_push(&l, own_url(NULL, NULL), "k", 1000000);
     cr_assert_eq(kill(own.pid, SIGSTOP), 0);
     tally t = {0};
     static entry_arg args[10];
-    for (int i = 0; i < 10; i++) {
-        args[i] = (entry_arg){&t, i};
-        cr_assert_eq(push(sp, "x", 1, &args[i]), PUSH_QUEUED);
-    }
+    queue(sp, &t, args, 10, "x", 1);
     bool reached;
     RUN_UNTIL(&l, t.fired == 10, 8000, reached);
     bool connected = stream_push_connected(sp);
     kill(own.pid, SIGCONT);
     stream_push_destroy(sp);
-    const char *log = stderr_end();
+    const char *log = stderr_capture_end();
 
     cr_assert(reached, "%d of 10 posts answered while Redis was silent", t.fired);
     cr_assert_eq(t.failed, 10);

@@ -1,5 +1,6 @@
 /* http_client.c - a small blocking HTTP/1.1 client for the integration tests. */
 #include "http_client.h"
+#include "itest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,45 +8,23 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define HEAD_MAX  (64 * 1024)
 #define READ_SIZE 16384
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits until 'fd' is ready for 'events' or 'deadline' (monotonic ms) passes. Returns the
  * revents, 0 on timeout, or -1 on a poll error. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - itest_now_ms();
         struct pollfd p = {fd, events, 0};
         int r = poll(&p, 1, left > 0 ? (int)left : 0);
         if (r < 0 && errno == EINTR)
@@ -67,7 +46,7 @@ static struct addrinfo *resolve(const char *host, int port, char *err, size_t er
     snprintf(service, sizeof(service), "%d", port);
     int rc = getaddrinfo(host, service, &hints, &ai);
     if (rc != 0) {
-        set_err(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+        cdr_errf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
         return NULL;
     }
     return ai;
@@ -118,7 +97,7 @@ int http_connect(http_conn *c, const char *host, int port, int timeout_ms, char 
     struct addrinfo *ai = resolve(host, port, err, errlen);
     if (!ai)
         return -1;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = itest_now_ms() + timeout_ms;
     int fd = start_connect(ai);
     int e = fd < 0 ? errno : 0;
     freeaddrinfo(ai);
@@ -127,7 +106,7 @@ int http_connect(http_conn *c, const char *host, int port, int timeout_ms, char 
         e = ev == 0 ? ETIMEDOUT : ev < 0 ? errno : connect_result(fd);
     }
     if (e != 0) {
-        set_err(err, errlen, "connect to %s:%d: %s", host, port, strerror(e));
+        cdr_errf(err, errlen, "connect to %s:%d: %s", host, port, strerror(e));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -150,7 +129,7 @@ void http_close(http_conn *c)
  * to say (then '*early' is set). Returns 0, or -1 with 'err'. */
 static int send_all(http_conn *c, const char *p, size_t len, bool *early, char *err, size_t errlen)
 {
-    int64_t deadline = now_ms() + c->timeout_ms;
+    int64_t deadline = itest_now_ms() + c->timeout_ms;
     while (len > 0) {
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
         if (n > 0) {
@@ -159,16 +138,16 @@ static int send_all(http_conn *c, const char *p, size_t len, bool *early, char *
             continue;
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            set_err(err, errlen, "send: %s", strerror(errno));
+            cdr_errf(err, errlen, "send: %s", strerror(errno));
             return -1;
         }
         int ev = wait_fd(c->fd, early ? POLLOUT | POLLIN : POLLOUT, deadline);
         if (ev < 0) {
-            set_err(err, errlen, "poll: %s", strerror(errno));
+            cdr_errf(err, errlen, "poll: %s", strerror(errno));
             return -1;
         }
         if (ev == 0) {
-            set_err(err, errlen, "send: timed out after %d ms", c->timeout_ms);
+            cdr_errf(err, errlen, "send: timed out after %d ms", c->timeout_ms);
             return -1;
         }
         if (early && (ev & POLLIN)) {
@@ -182,7 +161,7 @@ static int send_all(http_conn *c, const char *p, size_t len, bool *early, char *
 int http_send_raw(http_conn *c, const void *data, size_t len, char *err, size_t errlen)
 {
     if (c->fd < 0) {
-        set_err(err, errlen, "connection is closed");
+        cdr_errf(err, errlen, "connection is closed");
         return -1;
     }
     return send_all(c, data, len, NULL, err, errlen);
@@ -202,7 +181,7 @@ int http_send(http_conn *c, const char *method, const char *path, const http_hea
     if (early)
         *early = false;
     if (c->fd < 0) {
-        set_err(err, errlen, "connection is closed");
+        cdr_errf(err, errlen, "connection is closed");
         return -1;
     }
     size_t cap = strlen(method) + strlen(path) + strlen(c->host) + 128;
@@ -210,7 +189,7 @@ int http_send(http_conn *c, const char *method, const char *path, const http_hea
         cap += strlen(headers[i].name) + strlen(headers[i].value) + 4;
     char *head = malloc(cap);
     if (!head) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         return -1;
     }
     size_t n = (size_t)snprintf(head, cap, "%s %s HTTP/1.1\r\nHost: %s:%d\r\n", method, path,
@@ -236,7 +215,7 @@ static ssize_t fill(http_conn *c, int64_t deadline, char *err, size_t errlen)
         size_t cap = c->rcap ? c->rcap * 2 : READ_SIZE * 2;
         char *p = realloc(c->rbuf, cap);
         if (!p) {
-            set_err(err, errlen, "out of memory");
+            cdr_errf(err, errlen, "out of memory");
             return -1;
         }
         c->rbuf = p;
@@ -253,19 +232,19 @@ static ssize_t fill(http_conn *c, int64_t deadline, char *err, size_t errlen)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             int e = errno;
-            set_err(err, errlen, "recv: %s", strerror(e));
+            cdr_errf(err, errlen, "recv: %s", strerror(e));
             errno = e;
             return -1;
         }
         int ev = wait_fd(c->fd, POLLIN, deadline);
         if (ev == 0) {
-            set_err(err, errlen, "no answer within %d ms", c->timeout_ms);
+            cdr_errf(err, errlen, "no answer within %d ms", c->timeout_ms);
             errno = ETIMEDOUT;
             return -1;
         }
         if (ev < 0) {
             int e = errno;
-            set_err(err, errlen, "poll: %s", strerror(e));
+            cdr_errf(err, errlen, "poll: %s", strerror(e));
             errno = e;
             return -1;
         }
@@ -280,7 +259,7 @@ static int need(http_conn *c, size_t n, int64_t deadline, char *err, size_t errl
         if (got < 0)
             return -1;
         if (got == 0) {
-            set_err(err, errlen, "connection closed in the middle of a response");
+            cdr_errf(err, errlen, "connection closed in the middle of a response");
             return -1;
         }
     }
@@ -303,7 +282,7 @@ static ssize_t need_line(http_conn *c, int64_t deadline, char *err, size_t errle
         if (nl)
             return nl - c->rbuf + 1;
         if (c->rlen > HEAD_MAX) {
-            set_err(err, errlen, "line longer than %d bytes", HEAD_MAX);
+            cdr_errf(err, errlen, "line longer than %d bytes", HEAD_MAX);
             return -1;
         }
         if (need(c, c->rlen + 1, deadline, err, errlen) != 0)
@@ -316,7 +295,7 @@ static int take_body(http_conn *c, http_response *r, size_t n, char *err, size_t
 {
     char *p = realloc(r->body, r->body_len + n + 1);
     if (!p) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         return -1;
     }
     r->body = p;
@@ -356,23 +335,23 @@ static int read_head(http_conn *c, http_response *r, int64_t deadline, char *err
         if (end)
             break;
         if (c->rlen > HEAD_MAX) {
-            set_err(err, errlen, "response head longer than %d bytes", HEAD_MAX);
+            cdr_errf(err, errlen, "response head longer than %d bytes", HEAD_MAX);
             return -1;
         }
         ssize_t got = fill(c, deadline, err, errlen);
         if (got < 0)
             return c->rlen == 0 && errno == ECONNRESET ? -2 : -1;
         if (got == 0) {
-            set_err(err, errlen,
-                    c->rlen ? "connection closed in the middle of a response head"
-                            : "connection closed without an answer");
+            cdr_errf(err, errlen,
+                     c->rlen ? "connection closed in the middle of a response head"
+                             : "connection closed without an answer");
             return c->rlen ? -1 : -2;
         }
     }
     size_t head_len = (size_t)(end - c->rbuf);
     r->head = malloc(head_len + 1);
     if (!r->head) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         return -1;
     }
     memcpy(r->head, c->rbuf, head_len);
@@ -384,7 +363,7 @@ static int read_head(http_conn *c, http_response *r, int64_t deadline, char *err
     int minor = 0;
     if (!line || sscanf(line, "HTTP/1.%d %d", &minor, &r->status) != 2 || r->status < 100 ||
         r->status > 999) {
-        set_err(err, errlen, "malformed status line: %.80s", line ? line : "");
+        cdr_errf(err, errlen, "malformed status line: %.80s", line ? line : "");
         return -1;
     }
     r->keep_alive = minor >= 1;
@@ -419,7 +398,7 @@ static int read_chunked(http_conn *c, http_response *r, int64_t deadline, char *
         char *endp;
         unsigned long long size = strtoull(c->rbuf, &endp, 16);
         if (endp == c->rbuf) {
-            set_err(err, errlen, "malformed chunk size line");
+            cdr_errf(err, errlen, "malformed chunk size line");
             return -1;
         }
         consume(c, (size_t)ll);
@@ -452,7 +431,7 @@ static int read_body(http_conn *c, http_response *r, int64_t deadline, char *err
         char *endp;
         unsigned long long n = strtoull(cl, &endp, 10);
         if (endp == cl) {
-            set_err(err, errlen, "malformed Content-Length: %s", cl);
+            cdr_errf(err, errlen, "malformed Content-Length: %s", cl);
             return -1;
         }
         if (need(c, (size_t)n, deadline, err, errlen) != 0)
@@ -478,10 +457,10 @@ static int read_response(http_conn *c, http_response *r, bool *silent, char *err
     memset(r, 0, sizeof(*r));
     *silent = false;
     if (c->fd < 0) {
-        set_err(err, errlen, "connection is closed");
+        cdr_errf(err, errlen, "connection is closed");
         return -1;
     }
-    int64_t deadline = now_ms() + c->timeout_ms;
+    int64_t deadline = itest_now_ms() + c->timeout_ms;
     for (;;) {
         int rc = read_head(c, r, deadline, err, errlen);
         if (rc != 0) {
@@ -497,7 +476,7 @@ static int read_response(http_conn *c, http_response *r, bool *silent, char *err
     if (!r->body) {
         r->body = calloc(1, 1);
         if (!r->body) {
-            set_err(err, errlen, "out of memory");
+            cdr_errf(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -558,7 +537,7 @@ int http_request(http_conn *c, const char *method, const char *path, const http_
         if (reused && silent && idempotent && attempt == 0)
             continue;
         if (sent != 0)
-            set_err(err, errlen, "%s", send_err);
+            cdr_errf(err, errlen, "%s", send_err);
         return -1;
     }
 }
@@ -567,7 +546,7 @@ int http_wait_closed(http_conn *c, char *err, size_t errlen)
 {
     if (c->fd < 0)
         return 1;
-    int64_t deadline = now_ms() + c->timeout_ms;
+    int64_t deadline = itest_now_ms() + c->timeout_ms;
     char buf[4096];
     for (;;) {
         ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
@@ -576,14 +555,14 @@ int http_wait_closed(http_conn *c, char *err, size_t errlen)
         if (n > 0 || errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            set_err(err, errlen, "recv: %s", strerror(errno));
+            cdr_errf(err, errlen, "recv: %s", strerror(errno));
             return -1;
         }
         int ev = wait_fd(c->fd, POLLIN, deadline);
         if (ev == 0)
             return 0;
         if (ev < 0) {
-            set_err(err, errlen, "poll: %s", strerror(errno));
+            cdr_errf(err, errlen, "poll: %s", strerror(errno));
             return -1;
         }
     }
@@ -618,7 +597,7 @@ int http_connect_many(http_conn *conns, int n, const char *host, int port, int t
     int failed = 0, first_errno = 0, pending = 0;
     if (!pfd) {
         freeaddrinfo(ai);
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -633,9 +612,9 @@ int http_connect_many(http_conn *conns, int n, const char *host, int port, int t
     }
     freeaddrinfo(ai);
 
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = itest_now_ms() + timeout_ms;
     while (pending > 0 && failed == 0) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - itest_now_ms();
         if (left <= 0) {
             failed += pending;
             first_errno = first_errno ? first_errno : ETIMEDOUT;
@@ -662,8 +641,8 @@ int http_connect_many(http_conn *conns, int n, const char *host, int port, int t
     free(pfd);
     if (failed == 0)
         return 0;
-    set_err(err, errlen, "%d of %d connections to %s:%d failed, first: %s", failed, n, host, port,
-            strerror(first_errno));
+    cdr_errf(err, errlen, "%d of %d connections to %s:%d failed, first: %s", failed, n, host, port,
+             strerror(first_errno));
     for (int i = 0; i < n; i++)
         http_close(&conns[i]);
     return -1;

@@ -1,4 +1,5 @@
-/* itest.c - integration test helpers: stack settings, throw-away databases, running programs. */
+/* itest.c - integration test helpers: stack settings, throw-away databases, running programs,
+ * a clock. */
 #include "itest.h"
 
 #include <errno.h>
@@ -21,19 +22,6 @@
 #endif
 
 extern char **environ;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Copies 'n' bytes of 's' into 'dst' of 'len' bytes. Returns false when they do not fit. */
 static bool copy_value(char *dst, size_t len, const char *s, size_t n)
@@ -92,8 +80,8 @@ const itest_env *itest_env_load(char *err, size_t errlen)
         path = CDR_TEST_ENV_FILE;
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, errlen, "cannot open the test stack's env file %s: %s (is the stack up?)",
-                path, strerror(errno));
+        cdr_errf(err, errlen, "cannot open the test stack's env file %s: %s (is the stack up?)",
+                 path, strerror(errno));
         return NULL;
     }
     itest_env e;
@@ -103,8 +91,8 @@ const itest_env *itest_env_load(char *err, size_t errlen)
         env_line(&e, line);
     fclose(f);
     if (!e.pg_admin_url[0] || !e.pg_host[0] || !e.pg_port[0]) {
-        set_err(err, errlen, "%s lacks CDR_TEST_PG_ADMIN_URL, CDR_TEST_PG_HOST or CDR_TEST_PG_PORT",
-                path);
+        cdr_errf(err, errlen,
+                 "%s lacks CDR_TEST_PG_ADMIN_URL, CDR_TEST_PG_HOST or CDR_TEST_PG_PORT", path);
         return NULL;
     }
     env = e;
@@ -122,8 +110,8 @@ static PGconn *connect_url(const char *url, char *err, size_t errlen)
 {
     PGconn *c = PQconnectdb(url);
     if (!c || PQstatus(c) != CONNECTION_OK) {
-        set_err(err, errlen, "cannot connect to %s: %s", url,
-                c ? PQerrorMessage(c) : "out of memory");
+        cdr_errf(err, errlen, "cannot connect to %s: %s", url,
+                 c ? PQerrorMessage(c) : "out of memory");
         PQfinish(c);
         return NULL;
     }
@@ -138,7 +126,7 @@ static int exec_ddl(PGconn *c, const char *sql, char *err, size_t errlen)
     PGresult *res = PQexec(c, sql);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc != 0)
-        set_err(err, errlen, "%s: %s", sql, PQresultErrorMessage(res));
+        cdr_errf(err, errlen, "%s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
     return rc;
 }
@@ -175,7 +163,7 @@ int itest_db_create(itest_db *db, char *err, size_t errlen)
     char sql[512];
     int rc = -1;
     if (!quote_names(c, db, &name, &owner)) {
-        set_err(err, errlen, "cannot quote a name: %s", PQerrorMessage(c));
+        cdr_errf(err, errlen, "cannot quote a name: %s", PQerrorMessage(c));
         goto done;
     }
     snprintf(sql, sizeof(sql), "CREATE ROLE %s LOGIN CREATEROLE", owner);
@@ -185,7 +173,7 @@ int itest_db_create(itest_db *db, char *err, size_t errlen)
     if (exec_ddl(c, sql, err, errlen) != 0)
         goto done;
     if (itest_db_url(db, NULL, db->url, sizeof(db->url)) != 0) {
-        set_err(err, errlen, "database URL too long");
+        cdr_errf(err, errlen, "database URL too long");
         goto done;
     }
     rc = 0;
@@ -239,7 +227,7 @@ PGconn *itest_db_connect(const itest_db *db, const char *role, char *err, size_t
 {
     char url[ITEST_URL_MAX];
     if (itest_db_url(db, role, url, sizeof(url)) != 0) {
-        set_err(err, errlen, "no URL for database %s", db->name);
+        cdr_errf(err, errlen, "no URL for database %s", db->name);
         return NULL;
     }
     return connect_url(url, err, errlen);
@@ -268,10 +256,10 @@ int itest_scalar(PGconn *conn, const char *sql, int n, const char *const *params
     int rc = -1;
     PGresult *res = itest_query(conn, sql, n, params);
     if (!itest_ok(res)) {
-        set_err(err, errlen, "%s", res ? PQresultErrorMessage(res) : "out of memory");
+        cdr_errf(err, errlen, "%s", res ? PQresultErrorMessage(res) : "out of memory");
     } else if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
-        set_err(err, errlen, "expected one value, got %d rows of %d columns", PQntuples(res),
-                PQnfields(res));
+        cdr_errf(err, errlen, "expected one value, got %d rows of %d columns", PQntuples(res),
+                 PQnfields(res));
     } else {
         *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         rc = 0;
@@ -342,7 +330,7 @@ int itest_run(const char *name, const char *const *args, const char *const *env,
     argv = calloc(nargs + 2, sizeof(*argv));
     envp = child_env(env);
     if (!argv || !envp) {
-        set_err(err, errlen, "out of memory");
+        cdr_errf(err, errlen, "out of memory");
         goto done;
     }
     argv[0] = path;
@@ -350,13 +338,13 @@ int itest_run(const char *name, const char *const *args, const char *const *env,
         argv[i + 1] = (char *)args[i];
 
     if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-        set_err(err, errlen, "pipe: %s", strerror(errno));
+        cdr_errf(err, errlen, "pipe: %s", strerror(errno));
         goto done;
     }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
-        set_err(err, errlen, "fork: %s", strerror(errno));
+        cdr_errf(err, errlen, "fork: %s", strerror(errno));
         goto done;
     }
     if (pid == 0) {
@@ -373,8 +361,7 @@ int itest_run(const char *name, const char *const *args, const char *const *env,
     close(err_pipe[1]);
     out_pipe[1] = err_pipe[1] = -1;
 
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t deadline = itest_now_ms() + (int64_t)timeout_s * 1000;
     bool out_open = true, err_open = true, killed = false;
     while (out_open || err_open) {
         struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
@@ -382,7 +369,7 @@ int itest_run(const char *name, const char *const *args, const char *const *env,
         fds[1].fd = err_open ? err_pipe[0] : -1;
         int r = poll(fds, 2, 100);
         if (r < 0 && errno != EINTR) {
-            set_err(err, errlen, "poll: %s", strerror(errno));
+            cdr_errf(err, errlen, "poll: %s", strerror(errno));
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
             goto done;
@@ -394,8 +381,7 @@ int itest_run(const char *name, const char *const *args, const char *const *env,
             if (got <= 0)
                 *(i == 0 ? &out_open : &err_open) = false;
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!killed && now.tv_sec - start.tv_sec >= timeout_s) {
+        if (!killed && itest_now_ms() >= deadline) {
             kill(pid, SIGKILL);
             killed = true;
         }
@@ -429,4 +415,18 @@ void itest_proc_free(itest_proc *p)
     free(p->out);
     free(p->err);
     p->out = p->err = NULL;
+}
+
+int64_t itest_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void itest_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }

@@ -1,11 +1,14 @@
-/* itest.h - integration test helpers: the private stack's settings, throw-away databases, and
- * running the programs of build/bin with a chosen environment. */
+/* itest.h - integration test helpers: the private stack's settings, throw-away databases,
+ * running the programs of build/bin with a chosen environment, a clock and error detail. */
 #ifndef CDR_ITEST_H
 #define CDR_ITEST_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "errfmt.h"
+#include <stdint.h>
 
 #define ITEST_URL_MAX  512
 #define ITEST_NAME_MAX 64
@@ -83,5 +86,11 @@ int itest_run(const char *name, const char *const *args, const char *const *env,
               itest_proc *p, char *err, size_t errlen);
 
 void itest_proc_free(itest_proc *p);
+
+/* Milliseconds on the monotonic clock, for deadlines and durations. */
+int64_t itest_now_ms(void);
+
+/* Sleeps 'ms' milliseconds, resuming after a signal. */
+void itest_sleep_ms(int ms);
 
 #endif

@@ -18,6 +18,7 @@
 #include <openssl/rsa.h>
 
 #include "auth.h"
+#include "jwt_forge.h"
 #include "log.h"
 
 #define NOW          INT64_C(1800000000)
@@ -104,34 +105,6 @@ static void keypair_free(keypair *kp)
     free(kp->pub_pem);
 }
 
-/* base64url without padding, malloc'd. */
-static char *b64url(const char *data)
-{
-    size_t n = strlen(data);
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    cr_assert_not_null(out);
-    int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data, (int)n);
-    while (len > 0 && out[len - 1] == '=')
-        len--;
-    out[len] = '\0';
-    for (char *p = out; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    return out;
-}
-
-/* header.payload. with an empty signature, assembled by hand. */
-static char *unsigned_token(const char *header_json, const char *payload_json)
-{
-    char *h = b64url(header_json);
-    char *p = b64url(payload_json);
-    char *tok = malloc(strlen(h) + strlen(p) + 3);
-    cr_assert_not_null(tok);
-    sprintf(tok, "%s.%s.", h, p);
-    free(h);
-    free(p);
-    return tok;
-}
-
 /* The claims of a token every default verifier accepts at NOW. */
 static json_t *good_claims(void)
 {
@@ -140,6 +113,30 @@ static json_t *good_claims(void)
                   "cdr:read cdr:write", "iat", (json_int_t)NOW, "exp", (json_int_t)(NOW + 600));
     cr_assert_not_null(c);
     return c;
+}
+
+/* good_claims() with 'key' set to 'value' (reference stolen), or removed when 'value' is NULL. */
+static json_t *claims_with(const char *key, json_t *value)
+{
+    json_t *c = good_claims();
+    if (value)
+        json_object_set_new(c, key, value);
+    else
+        json_object_del(c, key);
+    return c;
+}
+
+/* A token of auth_mint() for TENANT and DOMAIN with 'scope', issued at 'iat' for 'ttl_s'
+ * seconds, signed with 'alg' and 'key' (a secret or a PEM private key), carrying 'iss' and 'aud'
+ * when not NULL. */
+static char *mint(auth_alg alg, const char *key, const char *scope, int64_t iat, int64_t ttl_s,
+                  const char *iss, const char *aud)
+{
+    char err[256] = "";
+    char *tok = auth_mint(alg, (const unsigned char *)key, strlen(key), TENANT, DOMAIN, scope, iat,
+                          ttl_s, iss, aud, err, sizeof(err));
+    cr_assert_not_null(tok, "mint: %s", err);
+    return tok;
 }
 
 /* Signs 'claims' (reference stolen) with libjwt, bypassing auth_mint's own checks. */
@@ -225,9 +222,8 @@ Test(auth, valid_hs256_token_normalises_claims)
     auth_verifier *v = hs_verifier(NULL, NULL, 0);
     auth_claims c;
     char err[256];
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "scope", json_string("cdr:read"));
-    cr_assert_eq(verify(v, sign_hs(claims), &c, err), AUTH_OK, "%s", err);
+    cr_assert_eq(verify(v, sign_hs(claims_with("scope", json_string("cdr:read"))), &c, err),
+                 AUTH_OK, "%s", err);
     cr_assert_str_eq(c.tenant_id, TENANT_LC);
     cr_assert_str_eq(c.sip_domain, DOMAIN_LC);
     cr_assert(c.scope_read);
@@ -240,9 +236,9 @@ Test(auth, valid_hs256_token_normalises_claims)
 Test(auth, scope_string_with_several_spaces)
 {
     auth_claims c;
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "scope", json_string("  openid  cdr:write   cdr:read "));
-    cr_assert_eq(verify_hs(claims, &c), AUTH_OK);
+    cr_assert_eq(
+        verify_hs(claims_with("scope", json_string("  openid  cdr:write   cdr:read ")), &c),
+        AUTH_OK);
     cr_assert(c.scope_read);
     cr_assert(c.scope_write);
 }
@@ -250,9 +246,8 @@ Test(auth, scope_string_with_several_spaces)
 Test(auth, scope_array)
 {
     auth_claims c;
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "scope", json_pack("[s, s]", "profile", "cdr:write"));
-    cr_assert_eq(verify_hs(claims, &c), AUTH_OK);
+    cr_assert_eq(verify_hs(claims_with("scope", json_pack("[s, s]", "profile", "cdr:write")), &c),
+                 AUTH_OK);
     cr_assert_not(c.scope_read);
     cr_assert(c.scope_write);
 }
@@ -260,32 +255,22 @@ Test(auth, scope_array)
 Test(auth, unknown_scope_grants_nothing)
 {
     auth_claims c;
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "scope", json_string("cdr:admin cdr:readx"));
-    cr_assert_eq(verify_hs(claims, &c), AUTH_OK);
+    cr_assert_eq(verify_hs(claims_with("scope", json_string("cdr:admin cdr:readx")), &c), AUTH_OK);
     cr_assert_not(c.scope_read);
     cr_assert_not(c.scope_write);
 }
 
 Test(auth, malformed_scope_refused)
 {
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "scope", json_integer(1));
-    expect_hs_refused(claims, "scope");
-    claims = good_claims();
-    json_object_set_new(claims, "scope", json_pack("[s, i]", "cdr:read", 2));
-    expect_hs_refused(claims, "scope");
+    expect_hs_refused(claims_with("scope", json_integer(1)), "scope");
+    expect_hs_refused(claims_with("scope", json_pack("[s, i]", "cdr:read", 2)), "scope");
 }
 
 Test(auth, expired_token_refused)
 {
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "exp", json_integer(NOW - 10));
-    expect_hs_refused(claims, "expired");
+    expect_hs_refused(claims_with("exp", json_integer(NOW - 10)), "expired");
     /* exp is the first second at which the token is no longer valid */
-    claims = good_claims();
-    json_object_set_new(claims, "exp", json_integer(NOW));
-    expect_hs_refused(claims, "expired");
+    expect_hs_refused(claims_with("exp", json_integer(NOW)), "expired");
 }
 
 Test(auth, expired_token_accepted_within_leeway)
@@ -293,28 +278,22 @@ Test(auth, expired_token_accepted_within_leeway)
     auth_verifier *v = hs_verifier(NULL, NULL, 30);
     auth_claims c;
     char err[256];
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "exp", json_integer(NOW - 10));
-    cr_assert_eq(verify(v, sign_hs(claims), &c, err), AUTH_OK, "%s", err);
+    cr_assert_eq(verify(v, sign_hs(claims_with("exp", json_integer(NOW - 10))), &c, err), AUTH_OK,
+                 "%s", err);
     cr_assert_eq(c.exp, NOW - 10);
-    claims = good_claims();
-    json_object_set_new(claims, "exp", json_integer(NOW - 31));
-    expect_refused(v, sign_hs(claims), "expired");
+    expect_refused(v, sign_hs(claims_with("exp", json_integer(NOW - 31))), "expired");
     auth_verifier_destroy(v);
 }
 
 Test(auth, nbf_in_the_future_refused)
 {
     auth_verifier *v = hs_verifier(NULL, NULL, 30);
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "nbf", json_integer(NOW + 100));
-    expect_refused(v, sign_hs(claims), "not yet valid");
+    expect_refused(v, sign_hs(claims_with("nbf", json_integer(NOW + 100))), "not yet valid");
 
     auth_claims c;
     char err[256];
-    claims = good_claims();
-    json_object_set_new(claims, "nbf", json_integer(NOW + 20));
-    cr_assert_eq(verify(v, sign_hs(claims), &c, err), AUTH_OK, "%s", err);
+    cr_assert_eq(verify(v, sign_hs(claims_with("nbf", json_integer(NOW + 20))), &c, err), AUTH_OK,
+                 "%s", err);
     auth_verifier_destroy(v);
 }
 
@@ -333,8 +312,7 @@ Test(auth, tampered_payload_is_bad_signature)
     char *dot1 = strchr(tok, '.');
     char *dot2 = strchr(dot1 + 1, '.');
 
-    json_t *forged = good_claims();
-    json_object_set_new(forged, "tenant_id", json_string("11111111-2222-3333-4444-555555555555"));
+    json_t *forged = claims_with("tenant_id", json_string("11111111-2222-3333-4444-555555555555"));
     char *json = json_dumps(forged, JSON_COMPACT);
     char *body = b64url(json);
     char *bad = malloc(strlen(tok) + strlen(body) + 1);
@@ -382,12 +360,9 @@ Test(auth, valid_rs256_token)
     keypair kp;
     keypair_make(&kp, EVP_RSA_gen(2048), "rsa.pub.pem");
     auth_verifier *v = pem_verifier(AUTH_RS256, kp.pub_path);
-    char err[256] = "";
-    char *tok =
-        auth_mint(AUTH_RS256, (const unsigned char *)kp.priv_pem, strlen(kp.priv_pem), TENANT,
-                  DOMAIN, "cdr:write", NOW - 60, 3600, NULL, NULL, err, sizeof(err));
-    cr_assert_not_null(tok, "mint: %s", err);
+    char *tok = mint(AUTH_RS256, kp.priv_pem, "cdr:write", NOW - 60, 3600, NULL, NULL);
     auth_claims c;
+    char err[256];
     cr_assert_eq(verify(v, tok, &c, err), AUTH_OK, "%s", err);
     cr_assert_str_eq(c.tenant_id, TENANT_LC);
     cr_assert_str_eq(c.sip_domain, DOMAIN_LC);
@@ -403,11 +378,9 @@ Test(auth, valid_es256_token)
     keypair kp;
     keypair_make(&kp, EVP_EC_gen("P-256"), "ec.pub.pem");
     auth_verifier *v = pem_verifier(AUTH_ES256, kp.pub_path);
-    char err[256] = "";
-    char *tok = auth_mint(AUTH_ES256, (const unsigned char *)kp.priv_pem, strlen(kp.priv_pem),
-                          TENANT, DOMAIN, "cdr:read", NOW, 600, NULL, NULL, err, sizeof(err));
-    cr_assert_not_null(tok, "mint: %s", err);
+    char *tok = mint(AUTH_ES256, kp.priv_pem, "cdr:read", NOW, 600, NULL, NULL);
     auth_claims c;
+    char err[256];
     cr_assert_eq(verify(v, tok, &c, err), AUTH_OK, "%s", err);
     cr_assert_str_eq(c.tenant_id, TENANT_LC);
     cr_assert(c.scope_read);
@@ -421,10 +394,7 @@ Test(auth, es256_token_from_another_key_is_bad_signature)
     keypair_make(&kp, EVP_EC_gen("P-256"), "ec.pub.pem");
     keypair_make(&other, EVP_EC_gen("P-256"), "other.pub.pem");
     auth_verifier *v = pem_verifier(AUTH_ES256, kp.pub_path);
-    char err[256] = "";
-    char *tok = auth_mint(AUTH_ES256, (const unsigned char *)other.priv_pem, strlen(other.priv_pem),
-                          TENANT, DOMAIN, "cdr:read", NOW, 600, NULL, NULL, err, sizeof(err));
-    cr_assert_not_null(tok, "mint: %s", err);
+    char *tok = mint(AUTH_ES256, other.priv_pem, "cdr:read", NOW, 600, NULL, NULL);
     expect_refused(v, tok, "bad signature");
     auth_verifier_destroy(v);
     keypair_free(&kp);
@@ -446,11 +416,9 @@ Test(auth, missing_claims_named)
 {
     static const char *const required[] = {"tenant_id", "sip_domain", "exp", "scope"};
     for (size_t i = 0; i < CDR_ARRAY_LEN(required); i++) {
-        json_t *claims = good_claims();
-        json_object_del(claims, required[i]);
         char want[64];
         snprintf(want, sizeof(want), "claim %s missing", required[i]);
-        expect_hs_refused(claims, want);
+        expect_hs_refused(claims_with(required[i], NULL), want);
     }
 }
 
@@ -464,14 +432,9 @@ Test(auth, malformed_tenant_id_refused)
         "0f8fad5b-d9cb-469f-a165-70867728950g",  /* not hex */
         "",
     };
-    for (size_t i = 0; i < CDR_ARRAY_LEN(bad); i++) {
-        json_t *claims = good_claims();
-        json_object_set_new(claims, "tenant_id", json_string(bad[i]));
-        expect_hs_refused(claims, "tenant_id");
-    }
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "tenant_id", json_integer(42));
-    expect_hs_refused(claims, "tenant_id");
+    for (size_t i = 0; i < CDR_ARRAY_LEN(bad); i++)
+        expect_hs_refused(claims_with("tenant_id", json_string(bad[i])), "tenant_id");
+    expect_hs_refused(claims_with("tenant_id", json_integer(42)), "tenant_id");
 }
 
 Test(auth, malformed_sip_domain_refused)
@@ -482,58 +445,43 @@ Test(auth, malformed_sip_domain_refused)
     const char *const bad[] = {"tenant a.example.it", "-tenant.example.it", "tenant-.example.it",
                                "tenant..example.it",  "tenant.example.it.", ".example.it",
                                "tenant_a.example.it", long_label,           ""};
-    for (size_t i = 0; i < CDR_ARRAY_LEN(bad); i++) {
-        json_t *claims = good_claims();
-        json_object_set_new(claims, "sip_domain", json_string(bad[i]));
-        expect_hs_refused(claims, "sip_domain");
-    }
+    for (size_t i = 0; i < CDR_ARRAY_LEN(bad); i++)
+        expect_hs_refused(claims_with("sip_domain", json_string(bad[i])), "sip_domain");
 }
 
 Test(auth, malformed_exp_refused)
 {
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "exp", json_string("1800000600"));
-    expect_hs_refused(claims, "exp");
+    expect_hs_refused(claims_with("exp", json_string("1800000600")), "exp");
 }
 
 Test(auth, issuer_and_audience_checked_when_configured)
 {
+    const struct {
+        const char *iss;     /* NULL: absent */
+        json_t *aud;         /* NULL: absent */
+        const char *refusal; /* a word of the error; NULL: accepted */
+    } cases[] = {
+        {ISSUER, json_string(AUDIENCE), NULL},
+        {ISSUER, json_pack("[s, s]", "cdr-query", AUDIENCE), NULL},
+        {"https://evil.example", json_string(AUDIENCE), "issuer"},
+        {ISSUER, json_string("cdr-query"), "audience"},
+        {ISSUER, json_pack("[s, s]", "cdr-query", "other"), "audience"},
+        {NULL, json_string(AUDIENCE), "claim iss missing"},
+        {ISSUER, NULL, "claim aud missing"},
+    };
     auth_verifier *v = hs_verifier(ISSUER, AUDIENCE, 0);
-    auth_claims c;
-    char err[256];
-
-    json_t *claims = good_claims();
-    json_object_set_new(claims, "iss", json_string(ISSUER));
-    json_object_set_new(claims, "aud", json_string(AUDIENCE));
-    cr_assert_eq(verify(v, sign_hs(claims), &c, err), AUTH_OK, "%s", err);
-
-    claims = good_claims();
-    json_object_set_new(claims, "iss", json_string(ISSUER));
-    json_object_set_new(claims, "aud", json_pack("[s, s]", "cdr-query", AUDIENCE));
-    cr_assert_eq(verify(v, sign_hs(claims), &c, err), AUTH_OK, "%s", err);
-
-    claims = good_claims();
-    json_object_set_new(claims, "iss", json_string("https://evil.example"));
-    json_object_set_new(claims, "aud", json_string(AUDIENCE));
-    expect_refused(v, sign_hs(claims), "issuer");
-
-    claims = good_claims();
-    json_object_set_new(claims, "iss", json_string(ISSUER));
-    json_object_set_new(claims, "aud", json_string("cdr-query"));
-    expect_refused(v, sign_hs(claims), "audience");
-
-    claims = good_claims();
-    json_object_set_new(claims, "iss", json_string(ISSUER));
-    json_object_set_new(claims, "aud", json_pack("[s, s]", "cdr-query", "other"));
-    expect_refused(v, sign_hs(claims), "audience");
-
-    claims = good_claims();
-    json_object_set_new(claims, "aud", json_string(AUDIENCE));
-    expect_refused(v, sign_hs(claims), "claim iss missing");
-
-    claims = good_claims();
-    json_object_set_new(claims, "iss", json_string(ISSUER));
-    expect_refused(v, sign_hs(claims), "claim aud missing");
+    for (size_t i = 0; i < CDR_ARRAY_LEN(cases); i++) {
+        json_t *claims = claims_with("aud", cases[i].aud);
+        if (cases[i].iss)
+            json_object_set_new(claims, "iss", json_string(cases[i].iss));
+        if (cases[i].refusal) {
+            expect_refused(v, sign_hs(claims), cases[i].refusal);
+        } else {
+            auth_claims c;
+            char err[256];
+            cr_assert_eq(verify(v, sign_hs(claims), &c, err), AUTH_OK, "case %zu: %s", i, err);
+        }
+    }
     auth_verifier_destroy(v);
 }
 
@@ -549,11 +497,9 @@ Test(auth, issuer_and_audience_ignored_when_not_configured)
 Test(auth, minted_token_round_trips)
 {
     auth_verifier *v = hs_verifier(ISSUER, AUDIENCE, 0);
-    char err[256] = "";
-    char *tok = auth_mint(AUTH_HS256, (const unsigned char *)SECRET, strlen(SECRET), TENANT, DOMAIN,
-                          "cdr:read cdr:write", NOW, 300, ISSUER, AUDIENCE, err, sizeof(err));
-    cr_assert_not_null(tok, "mint: %s", err);
+    char *tok = mint(AUTH_HS256, SECRET, "cdr:read cdr:write", NOW, 300, ISSUER, AUDIENCE);
     auth_claims c;
+    char err[256];
     cr_assert_eq(verify(v, tok, &c, err), AUTH_OK, "%s", err);
     cr_assert_str_eq(c.tenant_id, TENANT_LC);
     cr_assert_str_eq(c.sip_domain, DOMAIN_LC);
@@ -606,12 +552,11 @@ Test(auth, malformed_tokens_refused)
 Test(auth, oversized_token_refused)
 {
     auth_verifier *v = hs_verifier(NULL, NULL, 0);
-    json_t *claims = good_claims();
     char *padding = malloc(9000);
     cr_assert_not_null(padding);
     memset(padding, 'x', 8999);
     padding[8999] = '\0';
-    json_object_set_new(claims, "padding", json_string(padding));
+    json_t *claims = claims_with("padding", json_string(padding));
     free(padding);
     expect_refused(v, sign_hs(claims), "too long");
     auth_verifier_destroy(v);

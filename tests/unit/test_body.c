@@ -567,29 +567,39 @@ static void assert_call(const recorder *r, int i, int index, const char *item, c
         cr_assert_null(c->parse_error, "call %d", i);
 }
 
+/* What one callback should receive: the item as compact, sorted JSON and the raw line (NULL:
+ * none). */
+typedef struct want_call {
+    const char *item, *raw;
+} want_call;
+
+/* Splits 'body' into 'r' (recorder_free) and asserts that the callback received exactly the
+ * 'n' calls of 'want', in order and numbered from 0. */
+static void expect_split(body_format fmt, const char *body, const want_call *want, size_t n,
+                         recorder *r)
+{
+    char err[256];
+    cr_assert_eq(split(fmt, body, r, err), (int)n, "%s", err);
+    cr_assert_eq(r->n, (int)n);
+    for (int i = 0; i < r->n; i++)
+        assert_call(r, i, i, want[i].item, want[i].raw);
+}
+
 Test(body, a_json_object_is_one_item)
 {
+    static const want_call want[] = {{"{\"call_id\":\"a\",\"n\":1}", NULL}};
     recorder r;
-    char err[256];
-    cr_assert_eq(split(BODY_JSON, " {\"call_id\": \"a\", \"n\": 1}\n", &r, err), 1, "%s", err);
-    cr_assert_eq(r.n, 1);
-    assert_call(&r, 0, 0, "{\"call_id\":\"a\",\"n\":1}", NULL);
+    expect_split(BODY_JSON, " {\"call_id\": \"a\", \"n\": 1}\n", want, CDR_ARRAY_LEN(want), &r);
     recorder_free(&r);
 }
 
 Test(body, a_json_array_is_its_elements_in_order)
 {
+    static const want_call want[] = {{"{\"n\":1}", NULL}, {"{\"n\":2}", NULL}, {"3", NULL},
+                                     {"\"x\"", NULL},     {"[]", NULL},        {"{\"n\":4}", NULL}};
     recorder r;
-    char err[256];
-    cr_assert_eq(split(BODY_JSON, "[{\"n\": 1}, {\"n\": 2}, 3, \"x\", [], {\"n\": 4}]", &r, err), 6,
-                 "%s", err);
-    cr_assert_eq(r.n, 6);
-    assert_call(&r, 0, 0, "{\"n\":1}", NULL);
-    assert_call(&r, 1, 1, "{\"n\":2}", NULL);
-    assert_call(&r, 2, 2, "3", NULL);
-    assert_call(&r, 3, 3, "\"x\"", NULL);
-    assert_call(&r, 4, 4, "[]", NULL);
-    assert_call(&r, 5, 5, "{\"n\":4}", NULL);
+    expect_split(BODY_JSON, "[{\"n\": 1}, {\"n\": 2}, 3, \"x\", [], {\"n\": 4}]", want,
+                 CDR_ARRAY_LEN(want), &r);
     recorder_free(&r);
 }
 
@@ -642,53 +652,49 @@ Test(body, an_empty_json_body_is_refused)
 
 Test(body, a_byte_order_mark_is_ignored)
 {
+    static const want_call json[] = {{"{\"n\":1}", NULL}};
+    static const want_call nd[] = {{"{\"n\":1}", "{\"n\": 1}"}, {"{\"n\":2}", "{\"n\": 2}"}};
     recorder r;
-    char err[256];
-    cr_assert_eq(split(BODY_JSON, "\xEF\xBB\xBF{\"n\": 1}", &r, err), 1, "%s", err);
+    expect_split(BODY_JSON, "\xEF\xBB\xBF{\"n\": 1}", json, CDR_ARRAY_LEN(json), &r);
     recorder_free(&r);
-    cr_assert_eq(split(BODY_NDJSON, "\xEF\xBB\xBF{\"n\": 1}\n{\"n\": 2}", &r, err), 2, "%s", err);
-    assert_call(&r, 0, 0, "{\"n\":1}", "{\"n\": 1}");
+    expect_split(BODY_NDJSON, "\xEF\xBB\xBF{\"n\": 1}\n{\"n\": 2}", nd, CDR_ARRAY_LEN(nd), &r);
     recorder_free(&r);
 }
 
 Test(body, ndjson_lines_skip_blanks_and_accept_crlf)
 {
+    static const want_call want[] = {{"{\"n\":1}", "{\"n\": 1}"},
+                                     {"{\"n\":2}", "{\"n\": 2}"},
+                                     {"{\"n\":3}", "  {\"n\": 3} "},
+                                     {"{\"n\":4}", "{\"n\":4}"}};
     recorder r;
-    char err[256];
-    const char *body = "\n{\"n\": 1}\n\n   \n{\"n\": 2}\r\n\t\r\n  {\"n\": 3} \r\n{\"n\":4}";
-    cr_assert_eq(split(BODY_NDJSON, body, &r, err), 4, "%s", err);
-    cr_assert_eq(r.n, 4);
-    assert_call(&r, 0, 0, "{\"n\":1}", "{\"n\": 1}");
-    assert_call(&r, 1, 1, "{\"n\":2}", "{\"n\": 2}");
-    assert_call(&r, 2, 2, "{\"n\":3}", "  {\"n\": 3} ");
-    assert_call(&r, 3, 3, "{\"n\":4}", "{\"n\":4}");
+    expect_split(BODY_NDJSON, "\n{\"n\": 1}\n\n   \n{\"n\": 2}\r\n\t\r\n  {\"n\": 3} \r\n{\"n\":4}",
+                 want, CDR_ARRAY_LEN(want), &r);
     recorder_free(&r);
 }
 
 Test(body, a_bad_ndjson_line_is_reported_and_the_others_delivered)
 {
+    /* "7" is valid JSON: the CDR validation says it is no object. */
+    static const want_call want[] = {{"{\"n\":1}", "{\"n\": 1}"},
+                                     {NULL, "{\"n\": "},
+                                     {NULL, "[1,"},
+                                     {"{\"n\":3}", "{\"n\": 3}"},
+                                     {"7", "7"}};
     recorder r;
-    char err[256];
-    const char *body = "{\"n\": 1}\n\n{\"n\": \r\n[1,\n{\"n\": 3}\n7\n";
-    cr_assert_eq(split(BODY_NDJSON, body, &r, err), 5, "%s", err);
-    cr_assert_eq(r.n, 5);
-    assert_call(&r, 0, 0, "{\"n\":1}", "{\"n\": 1}");
-    assert_call(&r, 1, 1, NULL, "{\"n\": ");
+    expect_split(BODY_NDJSON, "{\"n\": 1}\n\n{\"n\": \r\n[1,\n{\"n\": 3}\n7\n", want,
+                 CDR_ARRAY_LEN(want), &r);
     cr_assert_str_eq(r.calls[1].parse_error,
                      "not valid JSON: unexpected token near end of file (column 6)");
-    assert_call(&r, 2, 2, NULL, "[1,");
     cr_assert_not_null(strstr(r.calls[2].parse_error, "not valid JSON: "));
-    assert_call(&r, 3, 3, "{\"n\":3}", "{\"n\": 3}");
-    assert_call(&r, 4, 4, "7", "7"); /* valid JSON: the CDR validation says it is no object */
     recorder_free(&r);
 }
 
 Test(body, two_values_on_one_ndjson_line_are_a_bad_line)
 {
+    static const want_call want[] = {{NULL, "{\"n\": 1} {\"n\": 2}"}};
     recorder r;
-    char err[256];
-    cr_assert_eq(split(BODY_NDJSON, "{\"n\": 1} {\"n\": 2}\n", &r, err), 1, "%s", err);
-    assert_call(&r, 0, 0, NULL, "{\"n\": 1} {\"n\": 2}");
+    expect_split(BODY_NDJSON, "{\"n\": 1} {\"n\": 2}\n", want, CDR_ARRAY_LEN(want), &r);
     cr_assert_not_null(strstr(r.calls[0].parse_error, "end of file expected"));
     recorder_free(&r);
 }

@@ -122,6 +122,23 @@ static void assert_one(const json_t *j, const cdr_context *ctx, const char *labe
     }
 }
 
+/* Asserts that the span 'got' holds exactly the text 'want'. */
+#define expect_span(got, want)                                                                     \
+    do {                                                                                           \
+        cr_expect_eq((got).len, strlen(want), "%s", #got);                                         \
+        cr_expect_arr_eq((got).p, (want), strlen(want), "%s", #got);                               \
+    } while (0)
+
+/* The base call, not answered: 'disposition' (JSON text), no answer_ts, billsec 0. */
+static json_t *unanswered(const char *disposition)
+{
+    json_t *j = base();
+    set(j, "disposition", disposition);
+    set(j, "answer_ts", NULL);
+    set(j, "billsec", "0");
+    return j;
+}
+
 static char *repeat(char c, size_t n)
 {
     static char buf[20000];
@@ -142,18 +159,13 @@ Test(cdr, full_record_is_normalised)
     cr_expect_str_eq(r.store_id, "11111111-2222-4333-8444-55555555555a");
     cr_expect_str_eq(r.user_id, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
     cr_expect_str_eq(r.sip_domain, DOMAIN);
-    cr_expect_eq(r.store_name.len, strlen("Roma Centro"));
-    cr_expect_arr_eq(r.store_name.p, "Roma Centro", r.store_name.len);
-    cr_expect_eq(r.call_id.len, strlen("a1b2c3d4@pbx-1"));
-    cr_expect_arr_eq(r.call_id.p, "a1b2c3d4@pbx-1", r.call_id.len);
-    cr_expect_eq(r.from_uri.len, strlen("+3906123"));
-    cr_expect_arr_eq(r.from_uri.p, "+3906123", r.from_uri.len);
-    cr_expect_eq(r.to_uri.len, strlen("+39061234567"));
-    cr_expect_arr_eq(r.to_uri.p, "+39061234567", r.to_uri.len);
-    cr_expect_eq(r.did_e164.len, strlen("+39061234567"));
-    cr_expect_eq(r.ext_number.len, 3);
-    cr_expect_arr_eq(r.ext_number.p, "100", 3);
-    cr_expect_eq(r.recording_url.len, strlen("https://rec.example.it/2025/10/30/a1b2c3d4.wav"));
+    expect_span(r.store_name, "Roma Centro");
+    expect_span(r.call_id, "a1b2c3d4@pbx-1");
+    expect_span(r.from_uri, "+3906123");
+    expect_span(r.to_uri, "+39061234567");
+    expect_span(r.did_e164, "+39061234567");
+    expect_span(r.ext_number, "100");
+    expect_span(r.recording_url, "https://rec.example.it/2025/10/30/a1b2c3d4.wav");
     cr_expect_eq(r.direction, CDR_DIR_IN);
     cr_expect_eq(r.disposition, CDR_DISP_ANSWERED);
     /* 10:12:00+01:00 is 09:12:00Z. */
@@ -173,10 +185,7 @@ Test(cdr, full_record_is_normalised)
 
 Test(cdr, unanswered_call_and_enum_spellings)
 {
-    json_t *j = base();
-    set(j, "answer_ts", NULL);
-    set(j, "billsec", "0");
-    set(j, "disposition", "\"no answer\"");
+    json_t *j = unanswered("\"no answer\"");
     set(j, "direction", "\"OUTBOUND\"");
     set(j, "qos", "null");
     set(j, "meta_json", "null");
@@ -396,10 +405,7 @@ Test(cdr, item_must_be_an_object)
 
 Test(cdr, end_before_start_without_answer)
 {
-    json_t *j = base();
-    set(j, "disposition", "\"FAILED\"");
-    set(j, "answer_ts", NULL);
-    set(j, "billsec", "0");
+    json_t *j = unanswered("\"FAILED\"");
     set(j, "end_ts", "\"2025-10-30T09:11:00Z\"");
     cdr_context ctx = ctx_open();
     assert_one(j, &ctx, "end<start", "end_ts", "end_ts is before start_ts");
@@ -408,10 +414,7 @@ Test(cdr, end_before_start_without_answer)
 
 Test(cdr, duration_limit)
 {
-    json_t *j = base();
-    set(j, "disposition", "\"NO_ANSWER\"");
-    set(j, "answer_ts", NULL);
-    set(j, "billsec", "0");
+    json_t *j = unanswered("\"NO_ANSWER\"");
     set(j, "start_ts", "\"2025-10-01T00:00:00Z\"");
     set(j, "end_ts", "\"2025-10-08T00:00:00Z\"");
     cdr_context ctx = ctx_open();
@@ -582,10 +585,7 @@ Test(cdr, qos_taken_from_meta_when_absent)
 
 Test(cdr, start_ts_future_bound)
 {
-    json_t *j = base();
-    set(j, "disposition", "\"NO_ANSWER\"");
-    set(j, "answer_ts", NULL);
-    set(j, "billsec", "0");
+    json_t *j = unanswered("\"NO_ANSWER\"");
     /* now + 86400 s = 2025-10-31T12:00:00Z */
     set(j, "start_ts", "\"2025-10-31T12:00:00Z\"");
     set(j, "end_ts", "\"2025-10-31T12:00:30Z\"");
@@ -618,70 +618,52 @@ Test(cdr, meta_json_size_limit)
     json_decref(j);
 }
 
+/* Asserts that the base call with 'key' set to 'ok' is valid, and with 'bad' is refused on
+ * 'key' with 'msg'. */
+static void expect_limit(const char *key, const char *ok, const char *bad, const char *msg)
+{
+    cdr_context ctx = ctx_open();
+    cdr_record r;
+    json_t *j = base();
+    set_str(j, key, ok);
+    assert_valid(j, &ctx, &r);
+    set_str(j, key, bad);
+    char label[64];
+    snprintf(label, sizeof(label), "%s of %zu bytes", key, strlen(bad));
+    assert_one(j, &ctx, label, key, msg);
+    json_decref(j);
+}
+
 /* Each size limit: the largest accepted value and one byte more. */
 Test(cdr, size_limits)
 {
-    char label63[64], label64[65], dom253[254], dom254[255];
-    memset(label63, 'a', 63);
-    label63[63] = '\0';
-    memset(label64, 'a', 64);
-    label64[64] = '\0';
-    /* 4 labels of 63 = 255 with dots; 63+63+63+61 + 3 dots = 253. */
-    snprintf(dom253, sizeof(dom253), "%s.%s.%s.%.61s", label63, label63, label63, label63);
-    snprintf(dom254, sizeof(dom254), "%s.%s.%s.%.62s", label63, label63, label63, label63);
-    cr_assert_eq(strlen(dom253), 253);
-    cr_assert_eq(strlen(dom254), 254);
+    static char label63[64], ok[2100], bad[2100];
+    snprintf(label63, sizeof(label63), "%s", repeat('a', 63));
+    snprintf(ok, sizeof(ok), "%s.it", label63);
+    snprintf(bad, sizeof(bad), "%s.it", repeat('a', 64));
+    expect_limit("sip_domain", ok, bad, "is not a domain name");
+    /* 63+63+63+61 + 3 dots = 253. */
+    snprintf(ok, sizeof(ok), "%s.%s.%s.%.61s", label63, label63, label63, label63);
+    snprintf(bad, sizeof(bad), "%s.%s.%s.%.62s", label63, label63, label63, label63);
+    cr_assert_eq(strlen(ok), 253);
+    cr_assert_eq(strlen(bad), 254);
+    expect_limit("sip_domain", ok, bad, "longer than 253");
 
-    static char user255[300], user256[300], url2048[2100], url2049[2100];
-    snprintf(user255, sizeof(user255), "sip:%s@host", repeat('1', 255));
-    snprintf(user256, sizeof(user256), "sip:%s@host", repeat('1', 256));
-    snprintf(url2048, sizeof(url2048), "https://r.it/%s", repeat('a', 2048 - 13));
-    snprintf(url2049, sizeof(url2049), "https://r.it/%s", repeat('a', 2049 - 13));
-
-    struct {
-        const char *key;
-        char ok[2100];
-        char bad[2100];
-        const char *msg;
-    } cases[] = {
-        {"sip_domain", "", "", "is not a domain name"},
-        {"sip_domain", "", "", "longer than 253"},
-        {"call_id", "", "", "longer than 255 bytes"},
-        {"store_name", "", "", "longer than 200 bytes"},
-        {"ext_number", "", "", "is not an extension"},
-        {"did_e164", "+123456789012345", "+1234567890123456", "is not an E.164"},
-        {"did_e164", "+12", "+1", "is not an E.164"},
-        {"from_uri", "", "", "longer than 255"},
-        {"recording_url", "", "", "longer than 2048"},
-    };
-    snprintf(cases[0].ok, sizeof(cases[0].ok), "%s.it", label63);
-    snprintf(cases[0].bad, sizeof(cases[0].bad), "%s.it", label64);
-    snprintf(cases[1].ok, sizeof(cases[1].ok), "%s", dom253);
-    snprintf(cases[1].bad, sizeof(cases[1].bad), "%s", dom254);
-    snprintf(cases[2].ok, sizeof(cases[2].ok), "%s", repeat('c', 255));
-    snprintf(cases[2].bad, sizeof(cases[2].bad), "%s", repeat('c', 256));
-    snprintf(cases[3].ok, sizeof(cases[3].ok), "%s", repeat('s', 200));
-    snprintf(cases[3].bad, sizeof(cases[3].bad), "%s", repeat('s', 201));
-    snprintf(cases[4].ok, sizeof(cases[4].ok), "%s", repeat('9', 32));
-    snprintf(cases[4].bad, sizeof(cases[4].bad), "%s", repeat('9', 33));
-    snprintf(cases[7].ok, sizeof(cases[7].ok), "%s", user255);
-    snprintf(cases[7].bad, sizeof(cases[7].bad), "%s", user256);
-    snprintf(cases[8].ok, sizeof(cases[8].ok), "%s", url2048);
-    snprintf(cases[8].bad, sizeof(cases[8].bad), "%s", url2049);
-    cr_assert_eq(strlen(url2048), 2048);
-
-    cdr_context ctx = ctx_open();
-    cdr_record r;
-    for (size_t i = 0; i < CDR_ARRAY_LEN(cases); i++) {
-        json_t *j = base();
-        set_str(j, cases[i].key, cases[i].ok);
-        assert_valid(j, &ctx, &r);
-        set_str(j, cases[i].key, cases[i].bad);
-        char label[64];
-        snprintf(label, sizeof(label), "case %zu (%s)", i, cases[i].key);
-        assert_one(j, &ctx, label, cases[i].key, cases[i].msg);
-        json_decref(j);
-    }
+    snprintf(ok, sizeof(ok), "%s", repeat('c', 255));
+    expect_limit("call_id", ok, repeat('c', 256), "longer than 255 bytes");
+    snprintf(ok, sizeof(ok), "%s", repeat('s', 200));
+    expect_limit("store_name", ok, repeat('s', 201), "longer than 200 bytes");
+    snprintf(ok, sizeof(ok), "%s", repeat('9', 32));
+    expect_limit("ext_number", ok, repeat('9', 33), "is not an extension");
+    expect_limit("did_e164", "+123456789012345", "+1234567890123456", "is not an E.164");
+    expect_limit("did_e164", "+12", "+1", "is not an E.164");
+    snprintf(ok, sizeof(ok), "sip:%s@host", repeat('1', 255));
+    snprintf(bad, sizeof(bad), "sip:%s@host", repeat('1', 256));
+    expect_limit("from_uri", ok, bad, "longer than 255");
+    snprintf(ok, sizeof(ok), "https://r.it/%s", repeat('a', 2048 - 13));
+    snprintf(bad, sizeof(bad), "https://r.it/%s", repeat('a', 2049 - 13));
+    cr_assert_eq(strlen(ok), 2048);
+    expect_limit("recording_url", ok, bad, "longer than 2048");
 }
 
 Test(cdr, item_call_id)

@@ -165,6 +165,12 @@ static bool header(const reply *r, const char *name, char *out, size_t outlen)
     return false;
 }
 
+static bool has_header(const reply *r, const char *name)
+{
+    char v[256];
+    return header(r, name, v, sizeof(v));
+}
+
 static void assert_header(const reply *r, const char *name, const char *want)
 {
     char got[256];
@@ -185,6 +191,18 @@ static const char *error_message(const reply *r, json_t **root)
     const char *msg = json_string_value(json_object_get(e, "message"));
     cr_assert_not_null(msg, "%s", r->body);
     return msg;
+}
+
+/* Asserts that 'r' is 'status' with the error shape and, when 'message' is not NULL, that
+ * message. */
+static void assert_error(const reply *r, int status, const char *message)
+{
+    json_t *root;
+    cr_assert_eq(r->status, status, "%s", r->raw);
+    const char *got = error_message(r, &root);
+    if (message)
+        cr_assert_str_eq(got, message);
+    json_decref(root);
 }
 
 static char *mint(const char *secret, const char *scope, int64_t now, int64_t ttl)
@@ -268,8 +286,7 @@ Test(http, reply_error_defaults_message_and_details)
     cr_assert_eq(r.status, 404);
     cr_assert_str_eq(r.body,
                      "{\"error\":{\"status\":404,\"message\":\"Not Found\",\"details\":[]}}");
-    char v[64];
-    cr_assert_not(header(&r, "Retry-After", v, sizeof(v)));
+    cr_assert_not(has_header(&r, "Retry-After"));
     reply_free(&r);
 }
 
@@ -335,11 +352,16 @@ static void h_auth(struct evhttp_request *req)
 
 static void assert_401(const reply *r, const char *message)
 {
-    json_t *root;
-    cr_assert_eq(r->status, 401, "%s", r->raw);
+    assert_error(r, 401, message);
     assert_header(r, "WWW-Authenticate", "Bearer");
-    cr_assert_str_eq(error_message(r, &root), message);
-    json_decref(root);
+}
+
+/* Sends 'token' and asserts the 401 with 'message'. */
+static void token_refused(const char *token, const char *message)
+{
+    reply r = with_token(token);
+    assert_401(&r, message);
+    reply_free(&r);
 }
 
 Test(http, auth_without_header_is_401)
@@ -371,9 +393,7 @@ Test(http, auth_bad_token_is_401_and_not_echoed)
     cr_assert_null(strstr(r.raw, t));
     reply_free(&r);
 
-    r = with_token("not.a.jwt");
-    assert_401(&r, "malformed token");
-    reply_free(&r);
+    token_refused("not.a.jwt", "malformed token");
     free(t);
 }
 
@@ -381,9 +401,7 @@ Test(http, auth_expired_token_is_401)
 {
     handler = h_auth;
     char *t = mint(SECRET, "cdr:write", time(NULL) - 3600, 60);
-    reply r = with_token(t);
-    assert_401(&r, "token expired");
-    reply_free(&r);
+    token_refused(t, "token expired");
     free(t);
 }
 
@@ -393,12 +411,8 @@ Test(http, auth_missing_scope_is_403)
     char *t = mint(SECRET, "cdr:read", time(NULL), 600);
     for (int i = 0; i < 2; i++) { /* the second answer comes from the cache: same refusal */
         reply r = with_token(t);
-        json_t *root;
-        cr_assert_eq(r.status, 403, "%s", r.raw);
-        cr_assert_str_eq(error_message(&r, &root), "token lacks scope cdr:write");
-        char v[64];
-        cr_assert_not(header(&r, "WWW-Authenticate", v, sizeof(v)));
-        json_decref(root);
+        assert_error(&r, 403, "token lacks scope cdr:write");
+        cr_assert_not(has_header(&r, "WWW-Authenticate"));
         reply_free(&r);
     }
     free(t);
@@ -406,10 +420,7 @@ Test(http, auth_missing_scope_is_403)
     want_scope = AUTH_SCOPE_READ;
     t = mint(SECRET, "cdr:write", time(NULL), 600);
     reply r = with_token(t);
-    json_t *root;
-    cr_assert_eq(r.status, 403, "%s", r.raw);
-    cr_assert_str_eq(error_message(&r, &root), "token lacks scope cdr:read");
-    json_decref(root);
+    assert_error(&r, 403, "token lacks scope cdr:read");
     reply_free(&r);
     free(t);
 }
@@ -441,9 +452,7 @@ Test(http, auth_valid_token_passes_claims_and_is_served_again)
     /* Same prefix as the cached token, another signature: the cache matches whole tokens. */
     size_t len = strlen(t);
     t[len - 2] = t[len - 2] == 'A' ? 'B' : 'A';
-    reply r = with_token(t);
-    assert_401(&r, "bad signature");
-    reply_free(&r);
+    token_refused(t, "bad signature");
     free(t);
 }
 
@@ -460,9 +469,7 @@ Test(http, auth_cached_token_is_refused_once_expired)
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    r = with_token(t);
-    assert_401(&r, "token expired");
-    reply_free(&r);
+    token_refused(t, "token expired");
     free(t);
 }
 
@@ -535,12 +542,9 @@ Test(http, readyz_follows_the_callback)
 
     ready_state = false;
     r = request("GET", "/readyz", NULL);
-    cr_assert_eq(r.status, 503);
+    assert_error(&r, 503, "redis connection down");
     assert_header(&r, "Retry-After", "1");
     assert_header(&r, "Content-Type", "application/json");
-    json_t *root;
-    cr_assert_str_eq(error_message(&r, &root), "redis connection down");
-    json_decref(root);
     reply_free(&r);
 }
 
@@ -571,11 +575,8 @@ Test(http, health_routes_refuse_other_methods)
     static const char *paths[] = {"/healthz", "/readyz", "/metrics"};
     for (size_t i = 0; i < 3; i++) {
         reply r = request("POST", paths[i], NULL);
-        cr_assert_eq(r.status, 405, "%s", r.raw);
+        assert_error(&r, 405, NULL);
         assert_header(&r, "Allow", "GET, HEAD");
-        json_t *root;
-        error_message(&r, &root);
-        json_decref(root);
         reply_free(&r);
     }
 }

@@ -5,36 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
-
-static FILE *capture_file;
-static int saved_stderr = -1;
-
-/* Sends fd 2 to a temporary file until capture_end(). */
-static void capture_start(void)
-{
-    capture_file = tmpfile();
-    cr_assert_not_null(capture_file);
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    cr_assert_geq(saved_stderr, 0);
-    cr_assert_geq(dup2(fileno(capture_file), STDERR_FILENO), 0);
-}
-
-/* Restores fd 2 and returns what was written to it (caller frees). */
-static char *capture_end(void)
-{
-    static char data[16384];
-    cr_assert_geq(dup2(saved_stderr, STDERR_FILENO), 0);
-    close(saved_stderr);
-    cr_assert_eq(fseek(capture_file, 0, SEEK_SET), 0);
-    size_t n = fread(data, 1, sizeof(data) - 1, capture_file);
-    data[n] = '\0';
-    fclose(capture_file);
-    return strdup(data);
-}
+#include "stderr_capture.h"
 
 static size_t count_char(const char *s, char c)
 {
@@ -81,9 +54,9 @@ Test(log, line_has_utc_timestamp_level_component_and_message)
     tzset();
     log_set_level(LOG_LEVEL_INFO);
     time_t before = time(NULL);
-    capture_start();
+    stderr_capture_start();
     LOG_WARN("ingest", "accepted %d rows\nfrom %s", 42, "peer");
-    char *out = capture_end();
+    const char *out = stderr_capture_end();
     time_t after = time(NULL);
 
     regex_t re;
@@ -102,18 +75,17 @@ Test(log, line_has_utc_timestamp_level_component_and_message)
     time_t stamp = timegm(&tm);
     cr_assert(stamp >= before - 1 && stamp <= after + 1, "timestamp %lld is not now (%lld)",
               (long long)stamp, (long long)before);
-    free(out);
 }
 
 Test(log, every_level_writes_its_word)
 {
     log_set_level(LOG_LEVEL_DEBUG);
-    capture_start();
+    stderr_capture_start();
     LOG_DEBUG("c", "one");
     LOG_INFO("c", "two");
     LOG_WARN("c", "three");
     LOG_ERROR("c", "four");
-    char *out = capture_end();
+    const char *out = stderr_capture_end();
 
     cr_assert_eq(count_char(out, '\n'), 4, "[%s]", out);
     const char *p = out;
@@ -124,37 +96,33 @@ Test(log, every_level_writes_its_word)
         cr_assert_not_null(p, "missing or out of order: %s in [%s]", expect[i], out);
         p += strlen(expect[i]);
     }
-    free(out);
 }
 
 Test(log, below_the_level_nothing_is_written)
 {
     log_set_level(LOG_LEVEL_WARN);
     cr_assert_eq(log_get_level(), LOG_LEVEL_WARN);
-    capture_start();
+    stderr_capture_start();
     LOG_DEBUG("query", "hidden debug");
     LOG_INFO("query", "hidden info");
     log_write(LOG_LEVEL_INFO, "query", "hidden direct");
-    char *out = capture_end();
+    const char *out = stderr_capture_end();
     cr_assert_str_eq(out, "");
-    free(out);
 
-    capture_start();
+    stderr_capture_start();
     LOG_WARN("query", "shown");
-    out = capture_end();
+    out = stderr_capture_end();
     cr_assert_not_null(strstr(out, " WARN query: shown\n"), "[%s]", out);
-    free(out);
 }
 
 Test(log, level_off_silences_errors)
 {
     log_set_level(LOG_LEVEL_OFF);
-    capture_start();
+    stderr_capture_start();
     LOG_ERROR("writer", "not shown");
     log_write(LOG_LEVEL_ERROR, "writer", "not shown either");
-    char *out = capture_end();
+    const char *out = stderr_capture_end();
     cr_assert_str_eq(out, "");
-    free(out);
 }
 
 Test(log, long_message_is_cut_to_one_line_ending_in_dots)
@@ -163,9 +131,9 @@ Test(log, long_message_is_cut_to_one_line_ending_in_dots)
     memset(msg, 'a', sizeof(msg) - 1);
     msg[100] = '\n';
     log_set_level(LOG_LEVEL_INFO);
-    capture_start();
+    stderr_capture_start();
     LOG_INFO("ingest", "%s", msg);
-    char *out = capture_end();
+    const char *out = stderr_capture_end();
 
     size_t len = strlen(out);
     cr_assert_leq(len, 2048, "line of %zu bytes", len);
@@ -173,5 +141,4 @@ Test(log, long_message_is_cut_to_one_line_ending_in_dots)
     cr_assert_eq(count_char(out, '\n'), 1);
     cr_assert_str_eq(out + len - 4, "...\n");
     cr_assert_not_null(strstr(out, " INFO ingest: aaaa"));
-    free(out);
 }

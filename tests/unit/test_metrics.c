@@ -130,10 +130,30 @@ static int check_exposition(const char *text)
     return samples;
 }
 
+/* A registry of 'shards' shards. */
+static metrics *new_metrics(int shards)
+{
+    metrics *m = metrics_create(shards);
+    cr_assert_not_null(m);
+    return m;
+}
+
+/* Asserts that 'm' renders exactly 'want' and that the page reads as text format 0.0.4 with
+ * every line that is not a comment a sample. */
+static void expect_page(const metrics *m, const char *want)
+{
+    char *text = render(m);
+    cr_assert_str_eq(text, want);
+    int samples = 0;
+    for (const char *line = want; *line; line = strchr(line, '\n') + 1)
+        samples += line[0] != '#';
+    cr_assert_eq(check_exposition(text), samples);
+    free(text);
+}
+
 Test(metrics, counter_sums_shards)
 {
-    metrics *m = metrics_create(3);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(3);
     int id = metrics_counter(m, "cdr_ingest_cdrs_accepted_total", "CDRs stored.", NULL);
     cr_assert_geq(id, 0);
 
@@ -143,18 +163,15 @@ Test(metrics, counter_sums_shards)
     metrics_add(m, 2, id, 0);
     cr_assert_eq(metrics_counter_value(m, id), 42);
 
-    char *text = render(m);
-    cr_assert_str_eq(text, "# HELP cdr_ingest_cdrs_accepted_total CDRs stored.\n"
-                           "# TYPE cdr_ingest_cdrs_accepted_total counter\n"
-                           "cdr_ingest_cdrs_accepted_total 42\n");
-    free(text);
+    expect_page(m, "# HELP cdr_ingest_cdrs_accepted_total CDRs stored.\n"
+                   "# TYPE cdr_ingest_cdrs_accepted_total counter\n"
+                   "cdr_ingest_cdrs_accepted_total 42\n");
     metrics_destroy(m);
 }
 
 Test(metrics, labels_group_under_one_family)
 {
-    metrics *m = metrics_create(2);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(2);
     int ok = metrics_counter(m, "req_total", "Requests by status.", "status=\"202\"");
     int other = metrics_counter(m, "other_total", "Something else.", NULL);
     int bad = metrics_counter(m, "req_total", "Requests by status.", "status=\"400\"");
@@ -168,23 +185,19 @@ Test(metrics, labels_group_under_one_family)
     cr_assert_eq(metrics_counter_value(m, ok), 4);
     cr_assert_eq(metrics_counter_value(m, bad), 2);
 
-    char *text = render(m);
-    cr_assert_str_eq(text, "# HELP req_total Requests by status.\n"
-                           "# TYPE req_total counter\n"
-                           "req_total{status=\"202\"} 4\n"
-                           "req_total{status=\"400\"} 2\n"
-                           "# HELP other_total Something else.\n"
-                           "# TYPE other_total counter\n"
-                           "other_total 9\n");
-    cr_assert_eq(check_exposition(text), 3);
-    free(text);
+    expect_page(m, "# HELP req_total Requests by status.\n"
+                   "# TYPE req_total counter\n"
+                   "req_total{status=\"202\"} 4\n"
+                   "req_total{status=\"400\"} 2\n"
+                   "# HELP other_total Something else.\n"
+                   "# TYPE other_total counter\n"
+                   "other_total 9\n");
     metrics_destroy(m);
 }
 
 Test(metrics, histogram_cumulative_with_sum_and_count)
 {
-    metrics *m = metrics_create(2);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(2);
     static const double bounds[] = {0.25, 1, 4};
     int id = metrics_histogram(m, "rtt_seconds", "Round trip.", "op=\"xadd\"", bounds, 3);
     cr_assert_geq(id, 0);
@@ -196,38 +209,32 @@ Test(metrics, histogram_cumulative_with_sum_and_count)
     metrics_observe(m, 1, id, 3);
     metrics_observe(m, 0, id, 8);
 
-    char *text = render(m);
-    cr_assert_str_eq(text, "# HELP rtt_seconds Round trip.\n"
-                           "# TYPE rtt_seconds histogram\n"
-                           "rtt_seconds_bucket{op=\"xadd\",le=\"0.25\"} 2\n"
-                           "rtt_seconds_bucket{op=\"xadd\",le=\"1\"} 3\n"
-                           "rtt_seconds_bucket{op=\"xadd\",le=\"4\"} 4\n"
-                           "rtt_seconds_bucket{op=\"xadd\",le=\"+Inf\"} 5\n"
-                           "rtt_seconds_sum{op=\"xadd\"} 12.125\n"
-                           "rtt_seconds_count{op=\"xadd\"} 5\n");
-    cr_assert_eq(check_exposition(text), 6);
-    free(text);
+    expect_page(m, "# HELP rtt_seconds Round trip.\n"
+                   "# TYPE rtt_seconds histogram\n"
+                   "rtt_seconds_bucket{op=\"xadd\",le=\"0.25\"} 2\n"
+                   "rtt_seconds_bucket{op=\"xadd\",le=\"1\"} 3\n"
+                   "rtt_seconds_bucket{op=\"xadd\",le=\"4\"} 4\n"
+                   "rtt_seconds_bucket{op=\"xadd\",le=\"+Inf\"} 5\n"
+                   "rtt_seconds_sum{op=\"xadd\"} 12.125\n"
+                   "rtt_seconds_count{op=\"xadd\"} 5\n");
     metrics_destroy(m);
 }
 
 Test(metrics, histogram_without_labels_prints_bounds_shortest)
 {
-    metrics *m = metrics_create(1);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(1);
     static const double bounds[] = {0.001, 0.1};
     int id = metrics_histogram(m, "lat_seconds", "Latency.", NULL, bounds, 2);
     cr_assert_geq(id, 0);
     metrics_observe(m, 0, id, 0.1);
 
-    char *text = render(m);
-    cr_assert_str_eq(text, "# HELP lat_seconds Latency.\n"
-                           "# TYPE lat_seconds histogram\n"
-                           "lat_seconds_bucket{le=\"0.001\"} 0\n"
-                           "lat_seconds_bucket{le=\"0.1\"} 1\n"
-                           "lat_seconds_bucket{le=\"+Inf\"} 1\n"
-                           "lat_seconds_sum 0.1\n"
-                           "lat_seconds_count 1\n");
-    free(text);
+    expect_page(m, "# HELP lat_seconds Latency.\n"
+                   "# TYPE lat_seconds histogram\n"
+                   "lat_seconds_bucket{le=\"0.001\"} 0\n"
+                   "lat_seconds_bucket{le=\"0.1\"} 1\n"
+                   "lat_seconds_bucket{le=\"+Inf\"} 1\n"
+                   "lat_seconds_sum 0.1\n"
+                   "lat_seconds_count 1\n");
     metrics_destroy(m);
 }
 
@@ -238,19 +245,16 @@ static double backlog(void *arg)
 
 Test(metrics, gauge_reads_callback_at_render)
 {
-    metrics *m = metrics_create(1);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(1);
     int value = 17;
     cr_assert_geq(metrics_gauge_fn(m, "cdr_ingest_stream_backlog", "Entries.", backlog, &value), 0);
 
-    char *text = render(m);
-    cr_assert_str_eq(text, "# HELP cdr_ingest_stream_backlog Entries.\n"
-                           "# TYPE cdr_ingest_stream_backlog gauge\n"
-                           "cdr_ingest_stream_backlog 17\n");
-    free(text);
+    expect_page(m, "# HELP cdr_ingest_stream_backlog Entries.\n"
+                   "# TYPE cdr_ingest_stream_backlog gauge\n"
+                   "cdr_ingest_stream_backlog 17\n");
 
     value = 1234567;
-    text = render(m);
+    char *text = render(m);
     cr_assert(strstr(text, "\ncdr_ingest_stream_backlog 1234567\n"), "%s", text);
     free(text);
     metrics_destroy(m);
@@ -258,8 +262,7 @@ Test(metrics, gauge_reads_callback_at_render)
 
 Test(metrics, small_registry_renders_exactly)
 {
-    metrics *m = metrics_create(2);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(2);
     static const double bounds[] = {0.5};
     int ok = metrics_counter(m, "req_total", "Requests\nby \\status.", "status=\"202\"");
     int h = metrics_histogram(m, "rtt_seconds", "Round trip.", NULL, bounds, 1);
@@ -273,29 +276,25 @@ Test(metrics, small_registry_renders_exactly)
     metrics_observe(m, 1, h, 0.5);
     metrics_observe(m, 0, h, 1.5);
 
-    char *text = render(m);
-    cr_assert_str_eq(text, "# HELP req_total Requests\\nby \\\\status.\n"
-                           "# TYPE req_total counter\n"
-                           "req_total{status=\"202\"} 2\n"
-                           "req_total{status=\"503\"} 1\n"
-                           "# HELP rtt_seconds Round trip.\n"
-                           "# TYPE rtt_seconds histogram\n"
-                           "rtt_seconds_bucket{le=\"0.5\"} 1\n"
-                           "rtt_seconds_bucket{le=\"+Inf\"} 2\n"
-                           "rtt_seconds_sum 2\n"
-                           "rtt_seconds_count 2\n"
-                           "# HELP backlog Entries.\n"
-                           "# TYPE backlog gauge\n"
-                           "backlog 3\n");
-    cr_assert_eq(check_exposition(text), 7);
-    free(text);
+    expect_page(m, "# HELP req_total Requests\\nby \\\\status.\n"
+                   "# TYPE req_total counter\n"
+                   "req_total{status=\"202\"} 2\n"
+                   "req_total{status=\"503\"} 1\n"
+                   "# HELP rtt_seconds Round trip.\n"
+                   "# TYPE rtt_seconds histogram\n"
+                   "rtt_seconds_bucket{le=\"0.5\"} 1\n"
+                   "rtt_seconds_bucket{le=\"+Inf\"} 2\n"
+                   "rtt_seconds_sum 2\n"
+                   "rtt_seconds_count 2\n"
+                   "# HELP backlog Entries.\n"
+                   "# TYPE backlog gauge\n"
+                   "backlog 3\n");
     metrics_destroy(m);
 }
 
 Test(metrics, render_appends_and_leaves_buffer_whole_on_failure)
 {
-    metrics *m = metrics_create(1);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(1);
     cr_assert_geq(metrics_counter(m, "a_total", "A.", NULL), 0);
 
     cdr_buf b;
@@ -316,8 +315,7 @@ Test(metrics, render_appends_and_leaves_buffer_whole_on_failure)
 
 Test(metrics, refuses_bad_registrations)
 {
-    metrics *m = metrics_create(1);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(1);
     static const double bounds[] = {1, 1};
     static const double one[] = {1};
 
@@ -336,8 +334,7 @@ Test(metrics, refuses_bad_registrations)
 
 Test(metrics, registry_is_bounded)
 {
-    metrics *m = metrics_create(1);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(1);
     int last = 0, n = 0;
     char labels[32];
     for (;;) {
@@ -388,8 +385,7 @@ static void *scrape(void *arg)
 
 Test(metrics, concurrent_shards_add_up_exactly)
 {
-    metrics *m = metrics_create(THREADS);
-    cr_assert_not_null(m);
+    metrics *m = new_metrics(THREADS);
     static const double bounds[] = {1};
     int c = metrics_counter(m, "ops_total", "Ops.", NULL);
     int h = metrics_histogram(m, "size", "Sizes.", NULL, bounds, 1);

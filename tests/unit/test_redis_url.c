@@ -21,125 +21,105 @@ static void parse_fails(const char *url, const char *expected_err)
     cr_assert_str_eq(err, expected_err, "%s", url);
 }
 
+/* Asserts that 'url' parses to exactly 'want': every field, defaults included. */
+static void expect_target(const char *url, redis_target want)
+{
+    redis_target t = parse_ok(url);
+    cr_assert_str_eq(t.host, want.host, "%s: host", url);
+    cr_assert_eq(t.port, want.port, "%s: port", url);
+    cr_assert_str_eq(t.unix_path, want.unix_path, "%s: unix_path", url);
+    cr_assert_eq(t.db, want.db, "%s: db", url);
+    cr_assert_str_eq(t.user, want.user, "%s: user", url);
+    cr_assert_str_eq(t.password, want.password, "%s: password", url);
+}
+
 Test(redis_url, host_alone_takes_the_defaults)
 {
-    redis_target t = parse_ok("redis://cache.example.it");
-    cr_assert_str_eq(t.host, "cache.example.it");
-    cr_assert_eq(t.port, 6379);
-    cr_assert_eq(t.db, 0);
-    cr_assert_str_eq(t.unix_path, "");
-    cr_assert_str_eq(t.user, "");
-    cr_assert_str_eq(t.password, "");
+    expect_target("redis://cache.example.it",
+                  (redis_target){.host = "cache.example.it", .port = 6379});
 }
 
 Test(redis_url, host_and_port)
 {
-    redis_target t = parse_ok("redis://127.0.0.1:6380");
-    cr_assert_str_eq(t.host, "127.0.0.1");
-    cr_assert_eq(t.port, 6380);
-    cr_assert_eq(t.db, 0);
+    expect_target("redis://127.0.0.1:6380", (redis_target){.host = "127.0.0.1", .port = 6380});
 }
 
 Test(redis_url, db_in_the_path)
 {
-    redis_target t = parse_ok("redis://127.0.0.1:6380/3");
-    cr_assert_str_eq(t.host, "127.0.0.1");
-    cr_assert_eq(t.port, 6380);
-    cr_assert_eq(t.db, 3);
+    expect_target("redis://127.0.0.1:6380/3",
+                  (redis_target){.host = "127.0.0.1", .port = 6380, .db = 3});
 }
 
 Test(redis_url, trailing_slash_is_db_0)
 {
-    redis_target t = parse_ok("redis://localhost/");
-    cr_assert_str_eq(t.host, "localhost");
-    cr_assert_eq(t.db, 0);
+    expect_target("redis://localhost/", (redis_target){.host = "localhost", .port = 6379});
 }
 
 Test(redis_url, password_without_user)
 {
-    redis_target t = parse_ok("redis://:s3cret@localhost");
-    cr_assert_str_eq(t.user, "");
-    cr_assert_str_eq(t.password, "s3cret");
-    cr_assert_str_eq(t.host, "localhost");
-    cr_assert_eq(t.port, 6379);
+    expect_target("redis://:s3cret@localhost",
+                  (redis_target){.host = "localhost", .port = 6379, .password = "s3cret"});
 }
 
 Test(redis_url, user_password_port_and_db)
 {
-    redis_target t = parse_ok("redis://ingest:pa55@10.0.0.7:7000/2");
-    cr_assert_str_eq(t.user, "ingest");
-    cr_assert_str_eq(t.password, "pa55");
-    cr_assert_str_eq(t.host, "10.0.0.7");
-    cr_assert_eq(t.port, 7000);
-    cr_assert_eq(t.db, 2);
+    expect_target(
+        "redis://ingest:pa55@10.0.0.7:7000/2",
+        (redis_target){
+            .host = "10.0.0.7", .port = 7000, .db = 2, .user = "ingest", .password = "pa55"});
 }
 
 Test(redis_url, userinfo_without_colon_is_the_password)
 {
-    redis_target t = parse_ok("redis://only-a-password@localhost");
-    cr_assert_str_eq(t.user, "");
-    cr_assert_str_eq(t.password, "only-a-password");
+    expect_target("redis://only-a-password@localhost",
+                  (redis_target){.host = "localhost", .port = 6379, .password = "only-a-password"});
 }
 
 Test(redis_url, password_is_percent_decoded)
 {
-    redis_target t = parse_ok("redis://u%40x:p%3Aw%2Fd%40%25@localhost:6390");
-    cr_assert_str_eq(t.user, "u@x");
-    cr_assert_str_eq(t.password, "p:w/d@%");
-    cr_assert_str_eq(t.host, "localhost");
-    cr_assert_eq(t.port, 6390);
+    expect_target(
+        "redis://u%40x:p%3Aw%2Fd%40%25@localhost:6390",
+        (redis_target){.host = "localhost", .port = 6390, .user = "u@x", .password = "p:w/d@%"});
 }
 
 Test(redis_url, raw_at_sign_in_the_password_is_kept)
 {
-    redis_target t = parse_ok("redis://:p@ss@localhost");
-    cr_assert_str_eq(t.password, "p@ss");
-    cr_assert_str_eq(t.host, "localhost");
+    expect_target("redis://:p@ss@localhost",
+                  (redis_target){.host = "localhost", .port = 6379, .password = "p@ss"});
 }
 
 Test(redis_url, scheme_is_case_insensitive)
 {
-    redis_target t = parse_ok("REDIS://localhost:1");
-    cr_assert_str_eq(t.host, "localhost");
-    cr_assert_eq(t.port, 1);
+    expect_target("REDIS://localhost:1", (redis_target){.host = "localhost", .port = 1});
 }
 
 Test(redis_url, ipv6_in_brackets)
 {
-    redis_target t = parse_ok("redis://[::1]:6379");
-    cr_assert_str_eq(t.host, "::1");
-    cr_assert_eq(t.port, 6379);
-
-    t = parse_ok("redis://:pw@[2001:db8::5]/4");
-    cr_assert_str_eq(t.host, "2001:db8::5");
-    cr_assert_eq(t.port, 6379);
-    cr_assert_eq(t.db, 4);
-    cr_assert_str_eq(t.password, "pw");
+    expect_target("redis://[::1]:6379", (redis_target){.host = "::1", .port = 6379});
+    expect_target("redis://:pw@[2001:db8::5]/4",
+                  (redis_target){.host = "2001:db8::5", .port = 6379, .db = 4, .password = "pw"});
 }
 
 Test(redis_url, unix_socket)
 {
-    redis_target t = parse_ok("unix:///path/to/sock");
-    cr_assert_str_eq(t.unix_path, "/path/to/sock");
-    cr_assert_str_eq(t.host, "");
-    cr_assert_eq(t.db, 0);
-    cr_assert_str_eq(t.password, "");
+    expect_target("unix:///path/to/sock",
+                  (redis_target){.unix_path = "/path/to/sock", .port = 6379});
 }
 
 Test(redis_url, unix_socket_with_db)
 {
-    redis_target t = parse_ok("unix:///var/run/redis/redis.sock?db=2");
-    cr_assert_str_eq(t.unix_path, "/var/run/redis/redis.sock");
-    cr_assert_eq(t.db, 2);
+    expect_target("unix:///var/run/redis/redis.sock?db=2",
+                  (redis_target){.unix_path = "/var/run/redis/redis.sock", .port = 6379, .db = 2});
 }
 
 Test(redis_url, unix_socket_with_credentials)
 {
-    redis_target t = parse_ok("unix:///tmp/r.sock?user=ingest&password=a%26b&db=5");
-    cr_assert_str_eq(t.unix_path, "/tmp/r.sock");
-    cr_assert_str_eq(t.user, "ingest");
-    cr_assert_str_eq(t.password, "a&b");
-    cr_assert_eq(t.db, 5);
+    expect_target("unix:///tmp/r.sock?user=ingest&password=a%26b&db=5",
+                  (redis_target){.unix_path = "/tmp/r.sock",
+                                 .port = 6379,
+                                 .db = 5,
+                                 .user = "ingest",
+                                 .password = "a&b"});
 }
 
 Test(redis_url, unsupported_scheme)

@@ -1,0 +1,15 @@
+/* errfmt.c - filling a caller's error buffer. */
+#include "errfmt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void cdr_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
