@@ -1,11 +1,8 @@
 /* loadgen.c - HTTP/1.1 keep-alive load generator for the benchmarks: closed loop (saturation) or
  * open loop at a fixed rate, a log-linear latency histogram, one key=value result line. */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -15,39 +12,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#define CONNS_MAX      100000
-#define THREADS_MAX    64
-#define HEADERS_MAX    64
-#define READ_BUF       65536
-#define HEAD_MAX       32768      /* a response head longer than this is a protocol error */
-#define LINE_MAX_BYTES 1024       /* chunk-size and trailer lines */
-#define RETRY_NS       50000000LL /* wait before reconnecting after a failed connect */
-#define EVENTS_MAX     256
-#define NS             1000000000LL
+#include "http_request.h"
+#include "http_response.h"
+#include "latency_hist.h"
 
-/* Latency histogram, in microseconds: exact below HIST_SUB, then HIST_HALF buckets per power of
- * two (at most 1/64 = 1.6% wide), up to 2^(HIST_MSB_MAX+1) us (about 25 days). */
-#define HIST_SUB_BITS 7
-#define HIST_SUB      (1 << HIST_SUB_BITS)
-#define HIST_HALF     (HIST_SUB / 2)
-#define HIST_MSB_MAX  41
-#define HIST_BUCKETS  (HIST_SUB + (HIST_MSB_MAX - HIST_SUB_BITS + 1) * HIST_HALF)
+#define CONNS_MAX   100000
+#define THREADS_MAX 64
+#define HEADERS_MAX 64
+#define READ_BUF    65536
+#define RETRY_NS    50000000LL /* wait before reconnecting after a failed connect */
+#define EVENTS_MAX  256
+#define NS          1000000000LL
 
 /* What one run is asked to do; set by main before any worker starts, read-only afterwards. */
 typedef struct options {
-    char host[256];
-    char port[16];
-    const char *path;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    http_target target;
     const char *method;
     const char *headers[HEADERS_MAX];
     int n_headers;
@@ -77,10 +62,8 @@ typedef struct stats {
     uint64_t connect_errors; /* failed connection attempts, whole run */
     uint64_t reconnects;     /* connections reopened after the server closed one */
     uint64_t late;           /* open loop: requests due by the end but never sent */
-    uint64_t max_us;
-    double sum_us;
-    uint64_t status[600]; /* by status code; [0] holds codes outside 100..599 */
-    uint64_t hist[HIST_BUCKETS];
+    uint64_t status[600];    /* by status code; [0] holds codes outside 100..599 */
+    lat_hist latency;        /* of the responses inside the window */
 } stats;
 
 typedef enum conn_state {
@@ -91,31 +74,18 @@ typedef enum conn_state {
     C_WAITING,    /* request written, response not complete */
 } conn_state;
 
-typedef enum parse_state {
-    P_HEAD,
-    P_BODY,
-    P_CHUNK_SIZE,
-    P_CHUNK_DATA,
-    P_CHUNK_END,
-    P_TRAILER,
-    P_UNTIL_CLOSE,
-} parse_state;
-
 struct worker;
 
 typedef struct conn {
     struct worker *w;
     int fd;
     conn_state state;
-    bool want_out;      /* EPOLLOUT is registered */
-    size_t sent;        /* bytes of the request written */
-    int64_t t_sched;    /* when the request was due (open loop) or sent (closed loop) */
-    int64_t retry_at;   /* C_RETRY: when to connect again */
-    parse_state ps;     /* response parser */
-    int status;         /* status of the response being read */
-    bool close_after;   /* the server closes after this response */
-    uint64_t remaining; /* body or chunk bytes still to skip */
-    char *buf;          /* unparsed bytes are buf[start..end) */
+    bool want_out;    /* EPOLLOUT is registered */
+    size_t sent;      /* bytes of the request written */
+    int64_t t_sched;  /* when the request was due (open loop) or sent (closed loop) */
+    int64_t retry_at; /* C_RETRY: when to connect again */
+    http_resp resp;   /* the response being read */
+    char *buf;        /* unparsed bytes are buf[start..end) */
     size_t start, end;
 } conn;
 
@@ -155,7 +125,8 @@ static const char usage_text[] =
     "Prints one line of key=value pairs: requests, ok, errors, seconds, rps, ok_rps, latency\n"
     "percentiles in ms (p50_ms p90_ms p99_ms p999_ms max_ms mean_ms), status_NNN counts,\n"
     "socket_errors, connect_errors, reconnects, all_ok (expected answers including warmup),\n"
-    "and for an open loop target_rps and late (requests due but never sent).\n"
+    "connections, threads, request_bytes, and for an open loop target_rps and late (requests\n"
+    "due but never sent).\n"
     "Exit status: 0, 1 on a usage or setup error, 3 when no response was received.\n";
 
 static int64_t now_ns(void)
@@ -163,50 +134,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-/* ------------------------------------------------------------------------------------------- */
-/* Histogram */
-
-static size_t hist_index(uint64_t v)
-{
-    if (v < HIST_SUB)
-        return (size_t)v;
-    int msb = 63 - __builtin_clzll(v);
-    if (msb > HIST_MSB_MAX) {
-        msb = HIST_MSB_MAX;
-        v = (2ULL << HIST_MSB_MAX) - 1;
-    }
-    int shift = msb - (HIST_SUB_BITS - 1);
-    return HIST_SUB + (size_t)(msb - HIST_SUB_BITS) * HIST_HALF +
-           (size_t)((v >> shift) - HIST_HALF);
-}
-
-/* The largest value that falls in bucket 'i': percentiles are reported on the safe side. */
-static uint64_t hist_upper(size_t i)
-{
-    if (i < HIST_SUB)
-        return i;
-    size_t group = (i - HIST_SUB) / HIST_HALF, sub = (i - HIST_SUB) % HIST_HALF;
-    int shift = (int)group + 1;
-    return ((uint64_t)(sub + HIST_HALF) << shift) + ((1ULL << shift) - 1);
-}
-
-/* The value at percentile 'p' (0..100) in microseconds; 0 when nothing was recorded. */
-static uint64_t hist_percentile(const stats *st, double p, uint64_t count)
-{
-    if (count == 0)
-        return 0;
-    uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)count);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < HIST_BUCKETS; i++) {
-        seen += st->hist[i];
-        if (seen >= rank)
-            return hist_upper(i) < st->max_us ? hist_upper(i) : st->max_us;
-    }
-    return st->max_us;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -267,11 +194,12 @@ static void conn_connect(conn *c, int64_t now)
     worker *w = c->w;
     int one = 1;
     c->want_out = true;
-    c->fd = socket(opt.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    c->fd = socket(opt.target.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         goto fail;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (struct sockaddr *)&opt.addr, opt.addrlen) != 0 && errno != EINPROGRESS)
+    if (connect(c->fd, (struct sockaddr *)&opt.target.addr, opt.target.addrlen) != 0 &&
+        errno != EINPROGRESS)
         goto fail;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
@@ -345,7 +273,7 @@ static void conn_send(conn *c, int64_t t_sched)
 {
     c->t_sched = t_sched;
     c->sent = 0;
-    c->ps = P_HEAD;
+    http_resp_start(&c->resp, strcmp(opt.method, "HEAD") == 0);
     c->state = C_SENDING;
     conn_write(c);
 }
@@ -354,7 +282,8 @@ static void conn_send(conn *c, int64_t t_sched)
 static void record(conn *c, int64_t now)
 {
     stats *st = &c->w->st;
-    bool ok = opt.expect ? c->status == opt.expect : c->status >= 200 && c->status < 300;
+    int status = c->resp.status;
+    bool ok = opt.expect ? status == opt.expect : status >= 200 && status < 300;
     if (ok)
         st->all_ok++;
     if (!in_window(now))
@@ -362,142 +291,8 @@ static void record(conn *c, int64_t now)
     st->requests++;
     if (ok)
         st->ok++;
-    st->status[c->status >= 100 && c->status < 600 ? c->status : 0]++;
-    uint64_t us = now > c->t_sched ? (uint64_t)(now - c->t_sched) / 1000 : 0;
-    st->hist[hist_index(us)]++;
-    st->sum_us += (double)us;
-    if (us > st->max_us)
-        st->max_us = us;
-}
-
-/* Case-insensitive search for 'needle' in the 'n' bytes at 'hay'. */
-static bool contains_ci(const char *hay, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++) {
-        if (strncasecmp(hay + i, needle, k) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Parses the response head at 'p' ('len' bytes, ending with the empty line): the status and how
- * the body is delimited. Returns 0, or -1 when it is not an HTTP/1.x response. */
-static int parse_head(conn *c, const char *p, size_t len)
-{
-    if (len < 12 || strncmp(p, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)p[9]) ||
-        !isdigit((unsigned char)p[10]) || !isdigit((unsigned char)p[11]))
-        return -1;
-    bool http10 = p[7] == '0', keep_alive = false, chunked = false, has_length = false;
-    c->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    c->close_after = false;
-    const char *line = memchr(p, '\n', len);
-    const char *end = p + len;
-    while (line && ++line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            break;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon) {
-            size_t name = (size_t)(colon - line), vlen = (size_t)(eol - colon - 1);
-            const char *v = colon + 1;
-            if (name == 14 && strncasecmp(line, "content-length", 14) == 0) {
-                char num[32];
-                size_t k = vlen < sizeof(num) - 1 ? vlen : sizeof(num) - 1;
-                memcpy(num, v, k);
-                num[k] = '\0';
-                char *stop;
-                c->remaining = strtoull(num, &stop, 10);
-                has_length = true;
-            } else if (name == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-                chunked = contains_ci(v, vlen, "chunked");
-            } else if (name == 10 && strncasecmp(line, "connection", 10) == 0) {
-                if (contains_ci(v, vlen, "close"))
-                    c->close_after = true;
-                if (contains_ci(v, vlen, "keep-alive"))
-                    keep_alive = true;
-            }
-        }
-        line = eol;
-    }
-    if (http10 && !keep_alive)
-        c->close_after = true;
-    if (c->status < 200) {
-        c->ps = P_HEAD; /* an interim answer (100 Continue): the real one follows */
-    } else if (c->status == 204 || c->status == 304 || strcmp(opt.method, "HEAD") == 0) {
-        c->remaining = 0;
-        c->ps = P_BODY;
-    } else if (chunked) {
-        c->ps = P_CHUNK_SIZE;
-    } else if (has_length) {
-        c->ps = P_BODY;
-    } else {
-        c->ps = P_UNTIL_CLOSE;
-        c->close_after = true;
-    }
-    return 0;
-}
-
-/* Consumes what can be parsed of buf[start..end). Returns 1 when a response is complete, 0 when
- * more bytes are needed, -1 on a protocol error. */
-static int parse(conn *c)
-{
-    for (;;) {
-        char *p = c->buf + c->start;
-        size_t avail = c->end - c->start;
-        char *eol;
-        switch (c->ps) {
-        case P_HEAD:
-            eol = memmem(p, avail, "\r\n\r\n", 4);
-            if (!eol)
-                return avail >= HEAD_MAX ? -1 : 0;
-            if (parse_head(c, p, (size_t)(eol - p) + 4) != 0)
-                return -1;
-            c->start += (size_t)(eol - p) + 4;
-            if (c->ps == P_BODY && c->remaining == 0)
-                return 1;
-            break;
-        case P_BODY:
-        case P_CHUNK_DATA: {
-            size_t take = avail < c->remaining ? avail : (size_t)c->remaining;
-            c->start += take;
-            c->remaining -= take;
-            if (c->remaining > 0)
-                return 0;
-            if (c->ps == P_BODY)
-                return 1;
-            c->ps = P_CHUNK_END;
-            break;
-        }
-        case P_CHUNK_SIZE:
-        case P_TRAILER:
-            eol = memmem(p, avail, "\r\n", 2);
-            if (!eol)
-                return avail >= LINE_MAX_BYTES ? -1 : 0;
-            c->start += (size_t)(eol - p) + 2;
-            if (c->ps == P_TRAILER) {
-                if (eol == p)
-                    return 1;
-                break;
-            }
-            if (!isxdigit((unsigned char)*p))
-                return -1;
-            c->remaining = strtoull(p, NULL, 16); /* stops at CR or a chunk extension */
-            c->ps = c->remaining == 0 ? P_TRAILER : P_CHUNK_DATA;
-            break;
-        case P_CHUNK_END:
-            if (avail < 2)
-                return 0;
-            if (p[0] != '\r' || p[1] != '\n')
-                return -1;
-            c->start += 2;
-            c->ps = P_CHUNK_SIZE;
-            break;
-        case P_UNTIL_CLOSE:
-            c->start = c->end;
-            return 0;
-        }
-    }
+    st->status[status >= 100 && status < 600 ? status : 0]++;
+    lat_hist_record(&st->latency, now > c->t_sched ? (uint64_t)(now - c->t_sched) / 1000 : 0);
 }
 
 /* A response is complete on 'c': record it and go on with the next request. */
@@ -506,7 +301,7 @@ static void conn_complete(conn *c, int64_t now)
     record(c, now);
     bool still_sending = c->state == C_SENDING;
     c->start = c->end = 0; /* nothing is pipelined: anything further is noise */
-    if (c->close_after || still_sending) {
+    if (c->resp.close_after || still_sending) {
         c->w->st.reconnects++;
         conn_reset(c, false, 0);
         return;
@@ -525,6 +320,10 @@ static void conn_readable(conn *c)
             c->start = 0;
         }
         size_t room = READ_BUF - c->end;
+        if (room == 0) { /* cannot happen: the parser refuses heads and lines this long */
+            conn_reset(c, true, 0);
+            return;
+        }
         ssize_t n = read(c->fd, c->buf + c->end, room);
         if (n > 0) {
             c->end += (size_t)n;
@@ -532,12 +331,15 @@ static void conn_readable(conn *c)
                 conn_reset(c, false, 0); /* bytes nobody asked for */
                 return;
             }
-            int r = parse(c);
-            if (r < 0) {
+            size_t used;
+            http_resp_result r =
+                http_resp_parse(&c->resp, c->buf + c->start, c->end - c->start, &used);
+            c->start += used;
+            if (r == HTTP_RESP_ERROR) {
                 conn_reset(c, true, 0);
                 return;
             }
-            if (r > 0) {
+            if (r == HTTP_RESP_DONE) {
                 conn_complete(c, now_ns());
                 return;
             }
@@ -545,7 +347,7 @@ static void conn_readable(conn *c)
                 return;
         } else if (n == 0) {
             bool busy = c->state == C_SENDING || c->state == C_WAITING;
-            if (busy && c->ps == P_UNTIL_CLOSE) {
+            if (busy && http_resp_done_at_eof(&c->resp)) {
                 conn_complete(c, now_ns());
                 return;
             }
@@ -720,131 +522,7 @@ static int worker_init(worker *w, int id, int n, char *err, size_t errlen)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* Setup and report */
-
-/* Splits 'url' (http://host[:port][/path]) into opt.host, opt.port, opt.path and resolves it.
- * Returns 0 or -1 with 'err' filled. */
-static int parse_url(const char *url, char *err, size_t errlen)
-{
-    if (strncmp(url, "http://", 7) != 0) {
-        snprintf(err, errlen, "--url must start with http://");
-        return -1;
-    }
-    const char *h = url + 7, *slash = strchr(h, '/'), *hend;
-    const char *stop = slash ? slash : h + strlen(h);
-    const char *port = NULL;
-    if (*h == '[') {
-        hend = memchr(h, ']', (size_t)(stop - h));
-        if (!hend) {
-            snprintf(err, errlen, "--url: unterminated [address]");
-            return -1;
-        }
-        h++;
-        port = hend[1] == ':' ? hend + 2 : NULL;
-    } else {
-        const char *colon = memchr(h, ':', (size_t)(stop - h));
-        hend = colon ? colon : stop;
-        port = colon ? colon + 1 : NULL;
-    }
-    size_t hlen = (size_t)(hend - h), plen = port ? (size_t)(stop - port) : 0;
-    if (hlen == 0 || hlen >= sizeof(opt.host) || plen >= sizeof(opt.port) || (port && plen == 0)) {
-        snprintf(err, errlen, "--url: bad host or port in %s", url);
-        return -1;
-    }
-    memcpy(opt.host, h, hlen);
-    opt.host[hlen] = '\0';
-    if (port) {
-        memcpy(opt.port, port, plen);
-        opt.port[plen] = '\0';
-    } else {
-        strcpy(opt.port, "80");
-    }
-    opt.path = slash ? slash : "/";
-
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(opt.host, opt.port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve %s:%s: %s", opt.host, opt.port, gai_strerror(rc));
-        return -1;
-    }
-    memcpy(&opt.addr, res->ai_addr, res->ai_addrlen);
-    opt.addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-/* Reads all of 'path' into opt.body. Returns 0 or -1 with 'err' filled. */
-static int read_body(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat sb;
-    if (!f || fstat(fileno(f), &sb) != 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    opt.body = malloc((size_t)sb.st_size + 1);
-    if (!opt.body) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    opt.body_len = fread(opt.body, 1, (size_t)sb.st_size, f);
-    if (ferror(f) || opt.body_len != (size_t)sb.st_size) {
-        snprintf(err, errlen, "cannot read %s", path);
-        goto fail;
-    }
-    fclose(f);
-    return 0;
-fail:
-    if (f)
-        fclose(f);
-    return -1;
-}
-
-static bool header_named(const char *h, const char *name)
-{
-    size_t n = strlen(name);
-    return strncasecmp(h, name, n) == 0 && h[n] == ':';
-}
-
-/* Builds opt.request from the options. Returns 0 or -1 with 'err' filled. */
-static int build_request(char *err, size_t errlen)
-{
-    bool has_host = false;
-    size_t cap = opt.body_len + strlen(opt.method) + strlen(opt.path) + strlen(opt.host) + 256;
-    for (int i = 0; i < opt.n_headers; i++) {
-        const char *h = opt.headers[i];
-        if (!strchr(h, ':') || strpbrk(h, "\r\n")) {
-            snprintf(err, errlen, "--header '%s': expected 'Name: value'", h);
-            return -1;
-        }
-        if (header_named(h, "content-length") || header_named(h, "transfer-encoding")) {
-            snprintf(err, errlen, "--header '%s': the body's length is set by loadgen", h);
-            return -1;
-        }
-        has_host = has_host || header_named(h, "host");
-        cap += strlen(h) + 2;
-    }
-    opt.request = malloc(cap);
-    if (!opt.request) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    char *p = opt.request;
-    p += sprintf(p, "%s %s HTTP/1.1\r\n", opt.method, opt.path);
-    if (!has_host) {
-        bool v6 = strchr(opt.host, ':') != NULL;
-        p += sprintf(p, "Host: %s%s%s:%s\r\n", v6 ? "[" : "", opt.host, v6 ? "]" : "", opt.port);
-    }
-    for (int i = 0; i < opt.n_headers; i++)
-        p += sprintf(p, "%s\r\n", opt.headers[i]);
-    if (opt.body || strcmp(opt.method, "POST") == 0 || strcmp(opt.method, "PUT") == 0)
-        p += sprintf(p, "Content-Length: %zu\r\n", opt.body_len);
-    p += sprintf(p, "\r\n");
-    if (opt.body_len > 0)
-        memcpy(p, opt.body, opt.body_len);
-    opt.request_len = (size_t)(p - opt.request) + opt.body_len;
-    return 0;
-}
+/* Options and report */
 
 static int parse_number(const char *flag, const char *s, double lo, double hi, double *out)
 {
@@ -871,9 +549,9 @@ static void report(const stats *st, int64_t window_ns)
         double p;
     } pct[] = {{"p50_ms", 50}, {"p90_ms", 90}, {"p99_ms", 99}, {"p999_ms", 99.9}};
     for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++)
-        printf(" %s=%.3f", pct[i].key, (double)hist_percentile(st, pct[i].p, st->requests) / 1e3);
-    printf(" max_ms=%.3f mean_ms=%.3f", (double)st->max_us / 1e3,
-           st->requests ? st->sum_us / (double)st->requests / 1e3 : 0.0);
+        printf(" %s=%.3f", pct[i].key, (double)lat_hist_percentile(&st->latency, pct[i].p) / 1e3);
+    printf(" max_ms=%.3f mean_ms=%.3f", (double)st->latency.max_us / 1e3,
+           lat_hist_mean(&st->latency) / 1e3);
     for (int s = 0; s < 600; s++) {
         if (st->status[s] > 0)
             printf(" status_%03d=%" PRIu64, s, st->status[s]);
@@ -968,9 +646,14 @@ int main(int argc, char **argv)
     }
     if (!opt.method)
         opt.method = opt.body_file ? "POST" : "GET";
-    if (parse_url(url, err, sizeof(err)) != 0 ||
-        (opt.body_file && read_body(opt.body_file, err, sizeof(err)) != 0) ||
-        build_request(err, sizeof(err)) != 0)
+    if (http_target_parse(&opt.target, url, err, sizeof(err)) != 0)
+        goto done;
+    if (opt.body_file &&
+        !(opt.body = http_read_file(opt.body_file, &opt.body_len, err, sizeof(err))))
+        goto done;
+    opt.request = http_request_build(&opt.target, opt.method, opt.headers, opt.n_headers, opt.body,
+                                     opt.body_len, &opt.request_len, err, sizeof(err));
+    if (!opt.request)
         goto done;
     signal(SIGPIPE, SIG_IGN);
 
@@ -1017,12 +700,9 @@ int main(int argc, char **argv)
         total->connect_errors += s->connect_errors;
         total->reconnects += s->reconnects;
         total->late += s->late;
-        total->sum_us += s->sum_us;
-        total->max_us = s->max_us > total->max_us ? s->max_us : total->max_us;
         for (size_t k = 0; k < 600; k++)
             total->status[k] += s->status[k];
-        for (size_t k = 0; k < HIST_BUCKETS; k++)
-            total->hist[k] += s->hist[k];
+        lat_hist_merge(&total->latency, &s->latency);
     }
     report(total, opt.t_end - opt.t_measure);
     rc = err[0] ? 1 : total->requests == 0 ? 3 : 0;

@@ -31,6 +31,7 @@ typedef struct worker {
     struct evhttp *http;
     struct evbuffer *reply;   /* refilled for every answer: evhttp_send_reply moves it out */
     unsigned long long touch; /* sum of body bytes, so that reading them is not optimised out */
+    unsigned long long answered;
 } worker;
 
 static const char usage_text[] =
@@ -41,7 +42,7 @@ static const char usage_text[] =
     "  --threads N       event loops, each with its own evhttp (default 2)\n"
     "  --shared-socket   all loops accept on one listening socket instead of one SO_REUSEPORT\n"
     "                    socket each\n"
-    "Exits on SIGTERM or SIGINT.\n";
+    "Exits on SIGTERM or SIGINT, printing how many requests it answered.\n";
 
 /* Opens a non-blocking listening socket on 127.0.0.1:'port'. Returns the descriptor, or -1 with
  * the reason printed. */
@@ -92,6 +93,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evbuffer_add(w->reply, REPLY_BODY, sizeof(REPLY_BODY) - 1);
     evhttp_send_reply(req, 202, "Accepted", w->reply);
+    w->answered++;
 }
 
 static void *worker_run(void *arg)
@@ -221,13 +223,19 @@ int main(int argc, char **argv)
     int sig;
     sigwait(&stop, &sig);
     rc = 0;
-stop:
+stop:;
+    unsigned long long answered = 0, touch = 0;
     for (long i = 0; i < threads; i++) {
         if (workers[i].started) {
             event_base_loopbreak(workers[i].base);
             pthread_join(workers[i].thread, NULL);
+            answered += workers[i].answered;
+            touch += workers[i].touch;
         }
     }
+    if (rc == 0)
+        fprintf(stderr, "trivial-202: answered %llu requests (body checksum %llu)\n", answered,
+                touch);
 done:
     for (long i = 0; workers && i < threads; i++)
         worker_destroy(&workers[i]);
