@@ -13,12 +13,23 @@ void ingest_batch_init(ingest_batch *b, const auth_claims *claims, cdr_time now,
     memset(b, 0, sizeof(*b));
     b->rows = rows;
     b->rejects = rejects;
-    cdr_buf_reset(rows);
-    cdr_buf_reset(rejects);
+    b->rows_mark = rows->len;
+    b->rejects_mark = rejects->len;
     b->ctx.tenant_id = claims->tenant_id;
     b->ctx.sip_domain = claims->sip_domain;
     b->ctx.now = now;
     b->received_at = now;
+}
+
+void ingest_batch_undo(ingest_batch *b)
+{
+    b->rows->len = b->rows_mark;
+    b->rejects->len = b->rejects_mark;
+    if (b->rows->data)
+        b->rows->data[b->rows->len] = '\0';
+    if (b->rejects->data)
+        b->rejects->data[b->rejects->len] = '\0';
+    b->n_rows = b->n_rejects = 0;
 }
 
 void ingest_batch_free(ingest_batch *b)

@@ -19,6 +19,8 @@
 typedef struct ingest_batch {
     cdr_buf *rows;    /* borrowed: COPY rows of the valid CDRs are appended here */
     cdr_buf *rejects; /* borrowed: reject rows are appended here */
+    size_t rows_mark; /* their lengths before this request, for ingest_batch_undo */
+    size_t rejects_mark;
     unsigned n_rows;
     unsigned n_rejects;
     json_t *details; /* owned: array of {"index","call_id","field","message"} */
@@ -30,9 +32,13 @@ typedef struct ingest_batch {
 } ingest_batch;
 
 /* Prepares 'b' for one request of the token holder 'claims' (borrowed, must outlive 'b'),
- * appending to 'rows' and 'rejects' (reset here). */
+ * appending to 'rows' and 'rejects' after what they already hold (the rows of other requests
+ * stored with the same stream entry). */
 void ingest_batch_init(ingest_batch *b, const auth_claims *claims, cdr_time now, cdr_buf *rows,
                        cdr_buf *rejects);
+
+/* Takes back every row this request appended, for a request that is refused as a whole. */
+void ingest_batch_undo(ingest_batch *b);
 
 /* Frees what 'b' owns (the details, unless taken). */
 void ingest_batch_free(ingest_batch *b);

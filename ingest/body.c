@@ -1,6 +1,8 @@
 /* body.c - a POST body: content type and encoding, inflating within a limit, splitting items. */
 #include "body.h"
 
+#include "json_arena.h"
+
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -417,7 +419,9 @@ static int for_each_json(const char *data, size_t len, body_item_fn fn, void *ar
         return -1;
     }
     json_error_t jerr;
+    json_arena_enter();
     json_t *root = json_loadb(data, len, LOAD_FLAGS, &jerr);
+    json_arena_leave();
     if (!root) {
         cdr_errf(err, errlen, "body is not valid JSON: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);
@@ -471,7 +475,9 @@ static int for_each_line(const char *data, size_t len, body_item_fn fn, void *ar
         }
         size_t line_len = (size_t)(line_end - line);
         json_error_t jerr;
+        json_arena_enter();
         json_t *item = json_loadb(line, line_len, LOAD_FLAGS, &jerr);
+        json_arena_leave();
         int rc;
         if (item) {
             rc = fn(index, item, line, line_len, NULL, arg);

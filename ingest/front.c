@@ -15,29 +15,34 @@
 #include "http_auth.h"
 #include "http_health.h"
 #include "http_reply.h"
+#include "json_arena.h"
 #include "log.h"
 #include "stream_push.h"
 
 #define POST_PATH        "/api/voip/cdr"
 #define RESUME_ACCEPT_MS 100
 
+#define GROUP_MAX_BYTES  (1024 * 1024)     /* rows past which a group is stored at once */
+#define JSON_ARENA_BYTES (4 * 1024 * 1024) /* a batch of ~500 CDRs parses inside it */
+
+typedef struct post_ctx post_ctx;
+typedef struct post_group post_group;
+
 struct ingest_front {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct event *resume_accept; /* re-enables accepting after the descriptor limit was hit */
+    struct event *flush_ev;      /* stores the open group once this loop iteration's posts are in */
     stream_push *push;
     http_auth *auth;
     http_health_ops health;
     const ingest_shared *shared;
     int shard;
-    int in_flight;
-    /* Scratch reused by every request of this thread: a request's rows are copied by hiredis
-     * when its entries are queued, so nothing here outlives the request handler. */
-    cdr_buf inflated;
-    cdr_buf rows;
-    cdr_buf rejects;
-    cdr_buf packed;
+    int in_flight;    /* posts waiting for their answer */
+    post_group *open; /* the group this iteration's posts join; NULL when none */
+    cdr_buf inflated; /* scratch of the request being read */
+    cdr_buf packed;   /* scratch of the entry being queued (hiredis copies it) */
 };
 
 /* The front of the thread running the loop. evconnlistener_set_error_cb hands its callback
@@ -45,20 +50,34 @@ struct ingest_front {
  * ingest_front_run() on the front's own thread. */
 static _Thread_local ingest_front *thread_front;
 
-/* A post waiting for Redis' answer to its entries. Owned by the front from the first queued
- * entry until post_finish(), the one place it is answered and freed. */
-typedef struct post_ctx {
-    ingest_front *front;
+/* One post waiting for its answer. Owned by its group from the moment it joins it until
+ * post_finish(), the one place it is answered and freed. */
+struct post_ctx {
     struct evhttp_request *req;
     struct evhttp_connection *conn; /* NULL once the client has gone */
-    int pending;                    /* entries queued and not yet answered */
-    bool failed;                    /* an entry was not stored: the answer is 503 */
     unsigned accepted;
     unsigned rejected;
     json_t *details;
     unsigned details_dropped;
     bool forbidden;
-} post_ctx;
+};
+
+/* The posts read in one loop iteration: their rows are stored together, as one cdr entry and
+ * one reject entry, so that Redis does one append for many posts (a group commit). Every post
+ * is answered once both entries are answered. Owned by the front while open, then by the
+ * stream_push callbacks of its entries; freed by group_done(). */
+struct post_group {
+    ingest_front *front;
+    cdr_buf rows;
+    cdr_buf rejects;
+    unsigned n_rows;
+    unsigned n_rejects;
+    post_ctx **posts;
+    size_t n_posts;
+    size_t cap_posts;
+    int pending; /* entries queued and not yet answered */
+    bool failed; /* an entry was not stored: every post is answered 503 */
+};
 
 /* ---- replies ------------------------------------------------------------------------------- */
 
@@ -107,7 +126,7 @@ static void reply_refused(struct evhttp_request *req, bool forbidden, unsigned a
     http_reply_json(req, forbidden ? 403 : 400, body);
 }
 
-/* ---- a post waiting for Redis -------------------------------------------------------------- */
+/* ---- groups of posts ---------------------------------------------------------------------- */
 
 /* The client went away before its answer (evhttp's connection close callback; fires at most
  * once, before evhttp frees the connection). The request itself stays ours: evhttp detaches an
@@ -118,47 +137,58 @@ static void on_client_close(struct evhttp_connection *conn, void *arg)
     p->conn = NULL;
 }
 
-/* Answers and frees 'p' once every entry has been answered by Redis. */
-static void post_finish(post_ctx *p)
+/* Answers and frees 'p': 503 when its group was not stored, else what its items deserve. */
+static void post_finish(ingest_front *f, post_ctx *p, bool failed)
 {
-    ingest_front *f = p->front;
+    const ingest_shared *sh = f->shared;
     if (p->conn)
         evhttp_connection_set_closecb(p->conn, NULL, NULL);
-    if (p->failed) {
+    if (failed) {
         reply_unavailable(p->req, "the CDRs could not be stored in the stream: retry");
         json_decref(p->details);
-    } else if (p->rejected) {
-        metrics_add(f->shared->metrics, f->shard, f->shared->m_accepted, p->accepted);
-        metrics_add(f->shared->metrics, f->shard, f->shared->m_rejected, p->rejected);
-        reply_refused(p->req, p->forbidden, p->accepted, p->rejected, p->details,
-                      p->details_dropped);
     } else {
-        metrics_add(f->shared->metrics, f->shard, f->shared->m_accepted, p->accepted);
-        reply_accepted(p->req, p->accepted);
+        metrics_add(sh->metrics, f->shard, sh->m_accepted, p->accepted);
+        metrics_add(sh->metrics, f->shard, sh->m_rejected, p->rejected);
+        if (p->rejected)
+            reply_refused(p->req, p->forbidden, p->accepted, p->rejected, p->details,
+                          p->details_dropped);
+        else
+            reply_accepted(p->req, p->accepted);
     }
     f->in_flight--;
     free(p);
 }
 
-/* Redis answered one of a post's entries (stream_push_cb: once per queued entry, on this
+/* Answers every post of 'g' and frees it. */
+static void group_done(post_group *g)
+{
+    for (size_t i = 0; i < g->n_posts; i++)
+        post_finish(g->front, g->posts[i], g->failed);
+    free(g->posts);
+    cdr_buf_free(&g->rows);
+    cdr_buf_free(&g->rejects);
+    free(g);
+}
+
+/* Redis answered one of a group's entries (stream_push_cb: once per queued entry, on this
  * thread's loop). */
 static void on_entry_stored(const stream_push_result *res, void *arg)
 {
-    post_ctx *p = arg;
-    ingest_front *f = p->front;
+    post_group *g = arg;
+    ingest_front *f = g->front;
     metrics_observe(f->shared->metrics, f->shard, f->shared->m_redis_rtt,
                     (double)res->rtt_us / 1e6);
     if (!res->ok) {
-        p->failed = true;
+        g->failed = true;
         LOG_WARN("ingest", "append not stored: %s", res->error ? res->error : "unknown error");
     }
-    if (--p->pending == 0)
-        post_finish(p);
+    if (--g->pending == 0)
+        group_done(g);
 }
 
 /* Queues one entry of 'n' rows held in 'rows', zstd-compressed when they reach the configured
  * size. Returns the stream_push status. */
-static stream_push_status queue_entry(ingest_front *f, post_ctx *p, const char *kind, unsigned n,
+static stream_push_status queue_entry(ingest_front *f, post_group *g, const char *kind, unsigned n,
                                       const cdr_buf *rows)
 {
     const char *enc = CDR_CODEC_ENC_PLAIN;
@@ -174,17 +204,66 @@ static stream_push_status queue_entry(ingest_front *f, post_ctx *p, const char *
         }
     }
     stream_push_status st =
-        stream_push_entry(f->push, kind, n, enc, payload, len, on_entry_stored, p);
+        stream_push_entry(f->push, kind, n, enc, payload, len, on_entry_stored, g);
     if (st == PUSH_QUEUED)
-        p->pending++;
+        g->pending++;
     return st;
 }
 
-static const char *refusal_text(stream_push_status st)
+/* Closes the open group and queues its entries. A refusal of the first entry answers every
+ * post at once (503); a refusal of the reject entry after the rows were queued fails the group
+ * once the rows' answer is in: the clients' retries are deduplicated downstream. */
+static void group_flush(ingest_front *f)
 {
-    return st == PUSH_BACKLOG_FULL
-               ? "the stream backlog is over its bound (CDR_MAX_BACKLOG): retry later"
-               : "Redis is not reachable: retry later";
+    post_group *g = f->open;
+    if (!g)
+        return;
+    f->open = NULL;
+    stream_push_status st = PUSH_QUEUED;
+    if (g->n_rows)
+        st = queue_entry(f, g, CDR_CODEC_KIND_CDR, g->n_rows, &g->rows);
+    if (st == PUSH_QUEUED && g->n_rejects)
+        st = queue_entry(f, g, CDR_CODEC_KIND_REJECT, g->n_rejects, &g->rejects);
+    if (st != PUSH_QUEUED)
+        g->failed = true;
+    if (g->pending == 0)
+        group_done(g);
+}
+
+/* The loop has run every callback that was ready with this one (event callback, this
+ * thread): the posts read meanwhile are in the open group. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    group_flush(arg);
+}
+
+/* The group this iteration's posts join, opened (and its flush scheduled) when there is none.
+ * Returns NULL when memory ran out. */
+static post_group *open_group(ingest_front *f)
+{
+    if (f->open)
+        return f->open;
+    post_group *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->front = f;
+    f->open = g;
+    event_active(f->flush_ev, EV_TIMEOUT, 0);
+    return g;
+}
+
+static int group_add_post(post_group *g, post_ctx *p)
+{
+    if (g->n_posts == g->cap_posts) {
+        size_t cap = g->cap_posts ? g->cap_posts * 2 : 8;
+        post_ctx **posts = realloc(g->posts, cap * sizeof(*posts));
+        if (!posts)
+            return -1;
+        g->posts = posts;
+        g->cap_posts = cap;
+    }
+    g->posts[g->n_posts++] = p;
+    return 0;
 }
 
 /* ---- POST /api/voip/cdr -------------------------------------------------------------------- */
@@ -242,55 +321,65 @@ static int read_items(ingest_front *f, struct evhttp_request *req, ingest_batch 
     return 0;
 }
 
+/* Whether the stream takes appends now; answers 503 and returns false when not. */
+static bool stream_accepting(ingest_front *f, struct evhttp_request *req)
+{
+    long long backlog = stream_push_backlog(f->push);
+    if (!stream_push_connected(f->push)) {
+        reply_unavailable(req, "Redis is not reachable: retry later");
+        return false;
+    }
+    if (backlog >= f->shared->conf->max_backlog) {
+        reply_unavailable(req,
+                          "the stream backlog is over its bound (CDR_MAX_BACKLOG): retry later");
+        return false;
+    }
+    return true;
+}
+
 static void handle_post(ingest_front *f, struct evhttp_request *req)
 {
     auth_claims claims;
     if (!http_auth_check(f->auth, req, AUTH_SCOPE_WRITE, &claims))
         return;
+    if (!stream_accepting(f, req))
+        return;
+    post_group *g = open_group(f);
+    post_ctx *p = calloc(1, sizeof(*p));
+    if (!g || !p) {
+        free(p);
+        reply_unavailable(req, "out of memory: retry");
+        return;
+    }
 
     ingest_batch b;
-    ingest_batch_init(&b, &claims, timefmt_now(), &f->rows, &f->rejects);
-    post_ctx *p = NULL;
-    if (read_items(f, req, &b) != 0)
-        goto done;
-
-    p = calloc(1, sizeof(*p));
-    if (!p) {
-        reply_unavailable(req, "out of memory: retry");
-        goto done;
-    }
-    p->front = f;
-    p->req = req;
-
-    /* The valid rows first: a refusal here means nothing was queued and the answer is
-     * immediate. A refusal of the reject entry after the rows were queued fails the request
-     * (503) once the rows' answer is in: the client's retry is deduplicated downstream. */
-    stream_push_status st = PUSH_QUEUED;
-    if (b.n_rows)
-        st = queue_entry(f, p, CDR_CODEC_KIND_CDR, b.n_rows, &f->rows);
-    if (st == PUSH_QUEUED && b.n_rejects)
-        st = queue_entry(f, p, CDR_CODEC_KIND_REJECT, b.n_rejects, &f->rejects);
-    if (p->pending == 0) {
-        reply_unavailable(req, refusal_text(st));
+    ingest_batch_init(&b, &claims, timefmt_now(), &g->rows, &g->rejects);
+    bool refused = read_items(f, req, &b) != 0; /* answered already */
+    json_arena_reset();                         /* the body's JSON values are all released by now */
+    if (refused || group_add_post(g, p) != 0) {
+        ingest_batch_undo(&b);
+        ingest_batch_free(&b);
         free(p);
-        p = NULL;
-        goto done;
+        if (!refused)
+            reply_unavailable(req, "out of memory: retry");
+        return;
     }
-    if (st != PUSH_QUEUED)
-        p->failed = true;
-
+    p->req = req;
     p->accepted = b.n_rows;
     p->rejected = b.n_rejects;
     p->details = b.details;
     p->details_dropped = b.details_dropped;
     p->forbidden = b.forbidden;
     b.details = NULL;
+    ingest_batch_free(&b);
+    g->n_rows += p->accepted;
+    g->n_rejects += p->rejected;
     p->conn = evhttp_request_get_connection(req);
     if (p->conn)
         evhttp_connection_set_closecb(p->conn, on_client_close, p);
     f->in_flight++;
-done:
-    ingest_batch_free(&b);
+    if (g->rows.len + g->rejects.len >= GROUP_MAX_BYTES)
+        group_flush(f);
 }
 
 /* ---- routing ------------------------------------------------------------------------------- */
@@ -377,9 +466,10 @@ ingest_front *ingest_front_create(struct event_base *base, int listen_fd, int sh
     };
     f->http = evhttp_new(base);
     f->resume_accept = evtimer_new(base, on_resume_accept, f);
+    f->flush_ev = event_new(base, -1, 0, on_flush, f);
     f->push = stream_push_create(base, &pc);
     f->auth = http_auth_create(shared->verifier);
-    if (!f->http || !f->resume_accept || !f->push || !f->auth) {
+    if (!f->http || !f->resume_accept || !f->flush_ev || !f->push || !f->auth) {
         snprintf(err, errlen, "out of memory");
         evutil_closesocket(listen_fd);
         goto fail;
@@ -407,8 +497,12 @@ fail:
 int ingest_front_run(ingest_front *f)
 {
     thread_front = f;
+    if (json_arena_thread_init(JSON_ARENA_BYTES) != 0)
+        LOG_WARN("ingest", "no JSON arena (out of memory): parsing with malloc");
     int rc = event_base_dispatch(f->base);
     thread_front = NULL;
+    if (json_arena_thread_init(0) != 0)
+        LOG_WARN("ingest", "cannot release the JSON arena");
     return rc;
 }
 
@@ -434,16 +528,19 @@ void ingest_front_destroy(ingest_front *f)
 {
     if (!f)
         return;
-    /* Redis first: its pending callbacks answer their posts (503) while evhttp still exists. */
+    /* The open group is stored (or refused) and Redis closed first: every post is answered
+     * while evhttp still exists. */
+    if (f->push)
+        group_flush(f);
     stream_push_destroy(f->push);
     if (f->http)
         evhttp_free(f->http);
     if (f->resume_accept)
         event_free(f->resume_accept);
+    if (f->flush_ev)
+        event_free(f->flush_ev);
     http_auth_destroy(f->auth);
     cdr_buf_free(&f->inflated);
-    cdr_buf_free(&f->rows);
-    cdr_buf_free(&f->rejects);
     cdr_buf_free(&f->packed);
     free(f);
 }

@@ -18,6 +18,7 @@
 #include "auth_options.h"
 #include "front.h"
 #include "ingest_config.h"
+#include "json_arena.h"
 #include "log.h"
 #include "program.h"
 
@@ -267,6 +268,10 @@ int main(int argc, char **argv)
         goto done;
     }
     set_fd_limit(app.conf.max_conns);
+    if (json_arena_install() != 0) {
+        LOG_ERROR("ingest", "cannot install the JSON allocator");
+        goto done;
+    }
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         LOG_ERROR("ingest", "libevent has no thread support");

@@ -20,7 +20,7 @@ CDR_PG_BIN=${CDR_PG_BIN:-/usr/lib/postgresql/15/bin}
 CDR_PACKAGES=(
     build-essential cmake pkg-config git
     libevent-dev libpq-dev libjansson-dev libhiredis-dev libzstd-dev zlib1g-dev
-    libcriterion-dev libjwt-dev libssl-dev openssl
+    libcriterion-dev libjwt-dev libssl-dev libjemalloc-dev openssl
     postgresql-15 postgresql-client-15 redis-server redis-tools
     clang-format curl zstd procps util-linux
 )

@@ -131,3 +131,20 @@ Test(batch, details_are_capped_but_every_reject_is_kept)
     cr_assert_eq(json_array_size(b.details), INGEST_MAX_DETAILS);
     cr_assert_gt(b.details_dropped, 0);
 }
+
+Test(batch, undo_takes_back_only_this_requests_rows)
+{
+    cr_assert_eq(feed(0, VALID), 0);
+    size_t rows_before = rows.len;
+    ingest_batch_free(&b);
+    ingest_batch_init(&b, &claims, INT64_C(1761825600) * TIMEFMT_US_PER_SEC, &rows, &rejects);
+    cr_assert_eq(feed(0, VALID), 0);
+    cr_assert_eq(feed(1, "{\"call_id\":\"x\"}"), 0);
+    cr_assert_gt(rows.len, rows_before);
+    cr_assert_gt(rejects.len, 0);
+    ingest_batch_undo(&b);
+    cr_assert_eq(rows.len, rows_before, "the earlier request's row stays");
+    cr_assert_eq(rejects.len, 0);
+    cr_assert_eq(b.n_rows, 0);
+    cr_assert_eq(b.n_rejects, 0);
+}
