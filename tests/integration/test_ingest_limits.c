@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
 
 #include "cdr_bodies.h"
@@ -292,62 +293,134 @@ Test(ingest_limits, redis_killed_during_load_loses_no_acknowledged_cdr, .timeout
 /* ------------------------------------------------------------------------------------------ */
 /* Connections */
 
-Test(ingest_limits, thousand_concurrent_connections_are_all_served)
+/* Raises this test's descriptor limit to at least 'n' plus a margin. */
+static void need_descriptors(int n)
 {
-    enum { N = 1000 };
     struct rlimit rl;
     cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
-    if (rl.rlim_cur < N + 200) {
+    if (rl.rlim_cur < (rlim_t)n + 200) {
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 8192 ? 8192 : rl.rlim_max;
         cr_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit: %s", strerror(errno));
     }
-    cr_assert_geq(rl.rlim_cur, N + 200, "the descriptor limit (%llu) is too low for %d sockets",
-                  (unsigned long long)rl.rlim_cur, N);
-    ingest_start(NULL, true);
+    cr_assert_geq(rl.rlim_cur, (rlim_t)n + 200,
+                  "the descriptor limit (%llu) is too low for %d sockets",
+                  (unsigned long long)rl.rlim_cur, n);
+}
 
-    http_conn *conns = calloc(N, sizeof(*conns));
+/* Opens 'n' connections and sends one valid CDR "<prefix>-<i>" on each. */
+static http_conn *post_on_many(int n, const char *prefix)
+{
+    http_conn *conns = calloc((size_t)n, sizeof(*conns));
     char err[256], auth[AUTH_MAX], text[1024], id[32];
     http_header h[MAX_POST_HEADERS];
     int nh = request_headers(h, auth, run.token, "application/json", NULL);
     cr_assert(conns);
-    cr_assert(http_connect_many(conns, N, LOCALHOST, run.port, 10000, err, sizeof(err)) == 0, "%s",
+    cr_assert(http_connect_many(conns, n, LOCALHOST, run.port, 10000, err, sizeof(err)) == 0, "%s",
               err);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         conns[i].timeout_ms = 15000;
-        snprintf(id, sizeof(id), "conc-%d", i);
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
         snprintf(text, sizeof(text), CDR_FMT, id);
         cr_assert(http_send(&conns[i], "POST", CDR_PATH, h, nh, text, strlen(text), NULL, err,
                             sizeof(err)) == 0,
                   "connection %d: %s", i, err);
     }
+    return conns;
+}
+
+/* Reads the answer of connection 'i' and closes it. Returns its status, -1 when unreadable. */
+static int read_and_close(http_conn *c, char *err, size_t errlen)
+{
+    http_response r;
+    int status = http_read_response(c, &r, err, errlen) == 0 ? r.status : -1;
+    if (status >= 0)
+        http_response_free(&r);
+    http_close(c);
+    return status;
+}
+
+/* Asserts that the stream holds exactly 'n' CDRs, among them "<prefix>-<i>" for sampled i. */
+static void expect_stream_rows(int n, const char *prefix)
+{
+    char id[32];
+    sdump d;
+    stream_load(&d);
+    long rows = sdump_rows(&d, "cdr");
+    cr_assert_eq(rows, n, "the stream holds %ld CDRs after %d accepted posts", rows, n);
+    for (int i = 0; i < n; i += 97) {
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        (void)sdump_row(&d, "cdr", id);
+    }
+    sdump_free(&d);
+}
+
+Test(ingest_limits, thousand_concurrent_connections_are_all_served)
+{
+    enum { N = 1000 };
+    need_descriptors(N);
+    ingest_start(NULL, true);
+    http_conn *conns = post_on_many(N, "conc");
     int accepted = 0, first_bad = -1, first_status = 0;
-    char first_err[256] = "";
+    char err[256], first_err[256] = "";
     for (int i = 0; i < N; i++) {
-        http_response r;
-        int status = http_read_response(&conns[i], &r, err, sizeof(err)) == 0 ? r.status : -1;
-        if (status >= 0)
-            http_response_free(&r);
+        int status = read_and_close(&conns[i], err, sizeof(err));
         accepted += status == 202;
         if (status != 202 && first_bad < 0) {
             first_bad = i;
             first_status = status;
             snprintf(first_err, sizeof(first_err), "%s", status < 0 ? err : "");
         }
-        http_close(&conns[i]);
     }
     free(conns);
     cr_assert_eq(accepted, N, "%d of %d answered 202; connection %d got %d (%s)", accepted, N,
                  first_bad, first_status, first_err);
+    expect_stream_rows(N, "conc");
+    ingest_stop();
+}
 
-    sdump d;
-    stream_load(&d);
-    long rows = sdump_rows(&d, "cdr");
-    cr_assert_eq(rows, N, "the stream holds %ld CDRs after %d accepted posts", rows, N);
-    for (int i = 0; i < N; i += 97) {
-        snprintf(id, sizeof(id), "conc-%d", i);
-        (void)sdump_row(&d, "cdr", id);
+/* CDR_INGEST_MAX_CONNECTIONS bounds the connections cdr-ingest holds: past it, clients wait in
+ * the kernel's queue (they are neither refused nor served) until others close, and the server
+ * keeps running. */
+Test(ingest_limits, connections_past_the_bound_wait_until_others_close, .timeout = 60)
+{
+    enum { N = 600 };
+    need_descriptors(N);
+    const char *extra[] = {"CDR_INGEST_MAX_CONNECTIONS=40", NULL};
+    ingest_start(extra, true);
+    http_conn *conns = post_on_many(N, "bound");
+    itest_sleep_ms(2000);
+
+    bool *done = calloc(N, sizeof(*done));
+    struct pollfd *pfd = calloc(N, sizeof(*pfd));
+    cr_assert(done && pfd);
+    char err[256];
+    int answered = 0, answered_first = -1, rounds = 0;
+    int64_t deadline = itest_now_ms() + 30000;
+    while (answered < N && itest_now_ms() < deadline) {
+        for (int i = 0; i < N; i++)
+            pfd[i] = (struct pollfd){.fd = done[i] ? -1 : conns[i].fd, .events = POLLIN};
+        cr_assert_geq(poll(pfd, N, rounds ? 200 : 0), 0);
+        for (int i = 0; i < N; i++) {
+            if (done[i] || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            int status = read_and_close(&conns[i], err, sizeof(err));
+            cr_assert_eq(status, 202, "connection %d: %d (%s)", i, status, err);
+            done[i] = true;
+            answered++;
+        }
+        if (rounds++ == 0)
+            answered_first = answered;
     }
-    sdump_free(&d);
+    free(done);
+    free(pfd);
+    free(conns);
+    /* The descriptor limit is the bound plus a reserve for Redis, listeners and logs. */
+    cr_assert_gt(answered_first, 0, "nobody was served");
+    cr_assert_lt(answered_first, N - 100,
+                 "%d of %d connections were served at once: the bound did not hold", answered_first,
+                 N);
+    cr_assert_eq(answered, N, "%d of %d posts answered once the first clients closed", answered, N);
+    expect_stream_rows(N, "bound");
     ingest_stop();
 }
 
