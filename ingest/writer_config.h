@@ -12,9 +12,10 @@ typedef struct writer_config {
     char *group;             /* consumer group shared by every writer */
     char *consumer;          /* this writer's name in the group; default host-pid */
     char *pg_url;            /* connects as the writer role */
-    long long batch;         /* entries per XREADGROUP */
+    long long batch;         /* rows (CDRs and rejects) per batch */
     long long flush_ms;      /* longest wait for a batch to fill */
     long long claim_idle_ms; /* pending entries idle this long are claimed from dead writers */
+    long long max_entry;     /* bytes of one entry's rows, inflated */
     long long months_ahead;  /* partitions kept ready past the current month */
     char *metrics_listen;    /* host:port of /healthz and /metrics */
     char *log_level;

@@ -1,0 +1,629 @@
+/* test_writer_basic.c - cdr-writer's contract against a working PostgreSQL and Redis: where the
+ * rows of known stream entries land and with which values, duplicates and redeliveries stored
+ * and counted once, rows PostgreSQL refuses kept as rejects while the rest commits, months
+ * without a partition, undecodable entries dead-lettered, the stream acknowledged and emptied,
+ * and a clean stop on SIGTERM (docs/writer.md). Failures - SIGKILL, PostgreSQL or Redis lost,
+ * two writers - are in test_writer_crash.c. */
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cdr_codec.h"
+#include "itest.h"
+#include "redis_own.h"
+#include "writer_fixture.h"
+
+#define TENANT   "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+#define DOMAIN   "tenanta.edvoip.it"
+#define STORE_1  "11111111-2222-4333-8444-555555555555"
+#define STORE_2  "22222222-3333-4444-8555-666666666666"
+#define USER_1   "aaaaaaaa-0000-4000-8000-000000000001"
+#define USER_2   "aaaaaaaa-0000-4000-8000-000000000002"
+#define NO_STORE "00000000-0000-0000-0000-000000000000"
+
+/* The row of the example in docs/stream-format.md. */
+#define EXAMPLE_ROW                                                                                \
+    TENANT "\t" STORE_1 "\tRoma Centro\t" DOMAIN "\ta1b2c3d4@pbx-1\tin\t+393331234567\t100\t"      \
+           "+39061234567\t100\t\\N\t2025-10-30 09:12:00+00\t2025-10-30 09:12:05+00\t"              \
+           "2025-10-30 09:14:13+00\t128\tANSWERED\thttps://rec.edvoip.it/a1b2c3d4.wav\t4.1\t"      \
+           "12.5\t0.2\t{\"hangup_cause\":\"NORMAL_CLEARING\"}\t2025-10-30 09:14:14.500000+00\n"
+
+TestSuite(writer_basic, .init = writer_setup, .fini = writer_teardown, .timeout = 120);
+
+/* A CDR in the columns of docs/stream-format.md, all of them text; NULL fields are \N. */
+typedef struct call {
+    const char *tenant, *store, *store_name, *call_id, *dir, *from, *to, *ext, *user, *start,
+        *answer, *end, *billsec, *disp, *mos, *jitter, *loss;
+} call;
+
+/* Appends the COPY row of 'c' to 'b' (the test's values need no escaping). */
+static void append_call(cdr_buf *b, const call *c)
+{
+    const char *cols[CDR_CODEC_CDR_NCOLS] = {c->tenant ? c->tenant : TENANT,
+                                             c->store,
+                                             c->store_name,
+                                             DOMAIN,
+                                             c->call_id,
+                                             c->dir,
+                                             c->from,
+                                             c->to,
+                                             NULL,
+                                             c->ext,
+                                             c->user,
+                                             c->start,
+                                             c->answer,
+                                             c->end,
+                                             c->billsec,
+                                             c->disp,
+                                             NULL,
+                                             c->mos,
+                                             c->jitter,
+                                             c->loss,
+                                             NULL,
+                                             "2025-11-01 00:00:00+00"};
+    for (int i = 0; i < CDR_CODEC_CDR_NCOLS; i++)
+        cr_assert(cdr_buf_printf(b, "%s%c", cols[i] ? cols[i] : "\\N",
+                                 i + 1 < CDR_CODEC_CDR_NCOLS ? '\t' : '\n') == 0);
+}
+
+/* Rows that differ between the store rollup and a recomputation from voip_cdr, by the
+ * definitions of docs/schema.md; with the test's QoS values every sum is exact. */
+static const char store_rollup_diff_sql[] =
+    "WITH want AS ("
+    " SELECT tenant_id, coalesce(store_id, '" NO_STORE "') AS store_id,"
+    "        date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, direction,"
+    "        count(*) AS calls,"
+    "        count(*) FILTER (WHERE disposition = 'ANSWERED') AS answered,"
+    "        count(*) FILTER (WHERE disposition = 'NO_ANSWER') AS no_answer,"
+    "        count(*) FILTER (WHERE disposition = 'BUSY') AS busy,"
+    "        count(*) FILTER (WHERE disposition = 'FAILED') AS failed,"
+    "        coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0) AS billsec_sum,"
+    "        coalesce(sum(extract(epoch FROM answer_ts - start_ts))"
+    "                 FILTER (WHERE disposition = 'ANSWERED'), 0)::float8 AS ring_sum_s,"
+    "        coalesce(sum(mos::float8), 0) AS mos_sum, count(mos) AS mos_n,"
+    "        coalesce(sum(jitter_ms::float8), 0) AS jitter_sum, count(jitter_ms) AS jitter_n,"
+    "        coalesce(sum(loss_pct::float8), 0) AS loss_sum, count(loss_pct) AS loss_n,"
+    "        count(*) FILTER (WHERE mos < 3.6::real) AS poor_mos_n"
+    "   FROM voip_cdr GROUP BY 1, 2, 3, 4)"
+    "SELECT count(*) FROM want w"
+    "  FULL JOIN voip_cdr_rollup_store_hour r USING (tenant_id, store_id, hour, direction)"
+    " WHERE (w.calls, w.answered, w.no_answer, w.busy, w.failed, w.billsec_sum, w.ring_sum_s,"
+    "        w.mos_sum, w.mos_n, w.jitter_sum, w.jitter_n, w.loss_sum, w.loss_n, w.poor_mos_n)"
+    "       IS DISTINCT FROM"
+    "       (r.calls, r.answered, r.no_answer, r.busy, r.failed, r.billsec_sum, r.ring_sum_s,"
+    "        r.mos_sum, r.mos_n, r.jitter_sum, r.jitter_n, r.loss_sum, r.loss_n, r.poor_mos_n)";
+
+/* The same for the extension rollup, with the extension's user and store of its latest call. */
+static const char ext_rollup_diff_sql[] =
+    "WITH want AS ("
+    " SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date AS day, direction,"
+    "        count(*) AS calls,"
+    "        count(*) FILTER (WHERE disposition = 'ANSWERED') AS answered,"
+    "        count(*) FILTER (WHERE disposition = 'NO_ANSWER') AS no_answer,"
+    "        count(*) FILTER (WHERE disposition = 'BUSY') AS busy,"
+    "        count(*) FILTER (WHERE disposition = 'FAILED') AS failed,"
+    "        coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0) AS billsec_sum,"
+    "        coalesce(sum(extract(epoch FROM answer_ts - start_ts))"
+    "                 FILTER (WHERE disposition = 'ANSWERED'), 0)::float8 AS ring_sum_s,"
+    "        coalesce(sum(mos::float8), 0) AS mos_sum, count(mos) AS mos_n,"
+    "        coalesce(sum(jitter_ms::float8), 0) AS jitter_sum, count(jitter_ms) AS jitter_n,"
+    "        coalesce(sum(loss_pct::float8), 0) AS loss_sum, count(loss_pct) AS loss_n,"
+    "        count(*) FILTER (WHERE mos < 3.6::real) AS poor_mos_n,"
+    "        (array_agg(user_id ORDER BY start_ts DESC) FILTER (WHERE user_id IS NOT NULL))[1]"
+    "            AS user_id,"
+    "        (array_agg(store_id ORDER BY start_ts DESC) FILTER (WHERE store_id IS NOT NULL))[1]"
+    "            AS store_id"
+    "   FROM voip_cdr WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3, 4)"
+    "SELECT count(*) FROM want w"
+    "  FULL JOIN voip_cdr_rollup_ext_day r USING (tenant_id, ext_number, day, direction)"
+    " WHERE (w.calls, w.answered, w.no_answer, w.busy, w.failed, w.billsec_sum, w.ring_sum_s,"
+    "        w.mos_sum, w.mos_n, w.jitter_sum, w.jitter_n, w.loss_sum, w.loss_n, w.poor_mos_n,"
+    "        w.user_id, w.store_id)"
+    "       IS DISTINCT FROM"
+    "       (r.calls, r.answered, r.no_answer, r.busy, r.failed, r.billsec_sum, r.ring_sum_s,"
+    "        r.mos_sum, r.mos_n, r.jitter_sum, r.jitter_n, r.loss_sum, r.loss_n, r.poor_mos_n,"
+    "        r.user_id, r.store_id)";
+
+/* The callback state against the latest ANSWERED call per number (inbound: the caller;
+ * outbound: the called number). */
+static const char callback_diff_sql[] =
+    "WITH want AS ("
+    " SELECT tenant_id, CASE WHEN direction = 'in' THEN from_uri ELSE to_uri END AS number,"
+    "        max(start_ts) AS last_answered_ts"
+    "   FROM voip_cdr WHERE disposition = 'ANSWERED' GROUP BY 1, 2)"
+    "SELECT count(*) FROM want w FULL JOIN voip_callback_state c USING (tenant_id, number)"
+    " WHERE w.last_answered_ts IS DISTINCT FROM c.last_answered_ts";
+
+static void expect_rollups_recomputed(void)
+{
+    cr_expect_eq(pg_scalar(store_rollup_diff_sql, 0, NULL), 0,
+                 "the store rollup differs from voip_cdr");
+    cr_expect_eq(pg_scalar(ext_rollup_diff_sql, 0, NULL), 0,
+                 "the extension rollup differs from voip_cdr");
+    cr_expect_eq(pg_scalar(callback_diff_sql, 0, NULL), 0,
+                 "the callback state differs from voip_cdr");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests */
+
+Test(writer_basic, known_entries_land_with_their_values)
+{
+    writer_start(NULL);
+    stream_add_rows(CDR_CODEC_KIND_CDR, EXAMPLE_ROW, NULL);
+    /* An outbound unanswered call of no store, in a compressed entry. */
+    cdr_buf rows = {0};
+    append_call(&rows, &(call){.call_id = "out-1@pbx",
+                               .dir = "out",
+                               .from = "101",
+                               .to = "+390612345678",
+                               .ext = "101",
+                               .user = USER_1,
+                               .start = "2025-10-30 23:59:59.25+00",
+                               .end = "2025-10-31 00:00:09+00",
+                               .billsec = "0",
+                               .disp = "NO_ANSWER"});
+    stream_add_rows_zstd(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    cdr_buf_free(&rows);
+    stream_drain();
+
+    static const char cols[] = "SELECT tenant_id, store_id, sip_domain, call_id, direction, "
+                               "from_uri, to_uri, did_e164, ext_number, user_id, start_ts, "
+                               "answer_ts, end_ts, billsec, disposition, recording_url, mos, "
+                               "jitter_ms, loss_pct, meta_json, ingested_at "
+                               "FROM voip_cdr WHERE call_id = $1";
+    PGresult *r = pg_one_row(cols, 1, (const char *const[]){"a1b2c3d4@pbx-1"});
+    expect_pg_row(r,
+                  (const char *const[]){TENANT,
+                                        STORE_1,
+                                        DOMAIN,
+                                        "a1b2c3d4@pbx-1",
+                                        "in",
+                                        "+393331234567",
+                                        "100",
+                                        "+39061234567",
+                                        "100",
+                                        NULL,
+                                        "2025-10-30 09:12:00+00",
+                                        "2025-10-30 09:12:05+00",
+                                        "2025-10-30 09:14:13+00",
+                                        "128",
+                                        "ANSWERED",
+                                        "https://rec.edvoip.it/a1b2c3d4.wav",
+                                        "4.1",
+                                        "12.5",
+                                        "0.2",
+                                        "{\"hangup_cause\": \"NORMAL_CLEARING\"}",
+                                        "2025-10-30 09:14:14.5+00"},
+                  21, "the example CDR");
+    PQclear(r);
+    r = pg_one_row(cols, 1, (const char *const[]){"out-1@pbx"});
+    expect_pg_row(r,
+                  (const char *const[]){TENANT,
+                                        NULL,
+                                        DOMAIN,
+                                        "out-1@pbx",
+                                        "out",
+                                        "101",
+                                        "+390612345678",
+                                        NULL,
+                                        "101",
+                                        USER_1,
+                                        "2025-10-30 23:59:59.25+00",
+                                        NULL,
+                                        "2025-10-31 00:00:09+00",
+                                        "0",
+                                        "NO_ANSWER",
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        "2025-11-01 00:00:00+00"},
+                  21, "the compressed CDR");
+    PQclear(r);
+
+    /* The rollups, the callback state and the store name, from these two calls. */
+    r = pg_one_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n, jitter_sum, "
+                   "poor_mos_n FROM voip_cdr_rollup_store_hour "
+                   "WHERE store_id = $1 AND hour = '2025-10-30 09:00:00+00' AND direction = 'in'",
+                   1, (const char *const[]){STORE_1});
+    expect_pg_row(r, (const char *const[]){"1", "1", "0", "128", "5", "1", "12.5", "0"}, 8,
+                  "store rollup");
+    PQclear(r);
+    r = pg_one_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n "
+                   "FROM voip_cdr_rollup_store_hour "
+                   "WHERE store_id = $1 AND hour = '2025-10-30 23:00:00+00' AND direction = 'out'",
+                   1, (const char *const[]){NO_STORE});
+    expect_pg_row(r, (const char *const[]){"1", "0", "1", "0", "0", "0"}, 6,
+                  "store rollup of no store");
+    PQclear(r);
+    r = pg_one_row("SELECT calls, answered, user_id, store_id FROM voip_cdr_rollup_ext_day "
+                   "WHERE ext_number = '100' AND day = '2025-10-30' AND direction = 'in'",
+                   0, NULL);
+    expect_pg_row(r, (const char *const[]){"1", "1", NULL, STORE_1}, 4, "extension rollup");
+    PQclear(r);
+    r = pg_one_row("SELECT number, last_answered_ts FROM voip_callback_state", 0, NULL);
+    expect_pg_row(r, (const char *const[]){"+393331234567", "2025-10-30 09:12:00+00"}, 2,
+                  "callback state");
+    PQclear(r);
+    r = pg_one_row("SELECT store_id, name FROM voip_stores", 0, NULL);
+    expect_pg_row(r, (const char *const[]){STORE_1, "Roma Centro"}, 2, "store names");
+    PQclear(r);
+    expect_rollups_recomputed();
+    cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 2);
+    writer_stop();
+}
+
+/* Four calls over two hours, two days, both directions, two stores and none, two extensions and
+ * none, every disposition, QoS in multiples of 1/4 and a MOS of exactly 3.6 (not poor). */
+static const call calls[4] = {
+    {.call_id = "c1",
+     .dir = "in",
+     .from = "+393330000001",
+     .to = "101",
+     .store = STORE_1,
+     .store_name = "Roma Centro",
+     .ext = "101",
+     .user = USER_1,
+     .start = "2025-10-30 09:12:00+00",
+     .answer = "2025-10-30 09:12:07.5+00",
+     .end = "2025-10-30 09:14:07.5+00",
+     .billsec = "120",
+     .disp = "ANSWERED",
+     .mos = "4.25",
+     .jitter = "2.5",
+     .loss = "0.25"},
+    {.call_id = "c2",
+     .dir = "in",
+     .from = "+393330000001",
+     .to = "101",
+     .store = STORE_1,
+     .store_name = "Roma Centro",
+     .ext = "101",
+     .user = USER_1,
+     .start = "2025-10-30 09:40:00+00",
+     .end = "2025-10-30 09:40:30+00",
+     .billsec = "0",
+     .disp = "NO_ANSWER"},
+    {.call_id = "c3",
+     .dir = "out",
+     .from = "102",
+     .to = "+393330000002",
+     .ext = "102",
+     .user = USER_2,
+     .start = "2025-10-30 10:05:00+00",
+     .answer = "2025-10-30 10:05:03+00",
+     .end = "2025-10-30 10:06:03+00",
+     .billsec = "60",
+     .disp = "ANSWERED",
+     .mos = "3.6",
+     .jitter = "0.5"},
+    {.call_id = "c4",
+     .dir = "in",
+     .from = "+393330000003",
+     .to = "+390600000000",
+     .store = STORE_2,
+     .store_name = "Milano",
+     .start = "2025-10-31 23:59:59.5+00",
+     .end = "2025-11-01 00:00:01+00",
+     .billsec = "0",
+     .disp = "BUSY",
+     .mos = "3.5"},
+};
+
+static void add_calls(const int *which, int n, bool zstd)
+{
+    cdr_buf rows = {0};
+    for (int i = 0; i < n; i++)
+        append_call(&rows, &calls[which[i]]);
+    if (zstd)
+        stream_add_rows_zstd(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    else
+        stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    cdr_buf_free(&rows);
+}
+
+Test(writer_basic, duplicates_are_stored_and_counted_once)
+{
+    writer_start(NULL);
+    /* Within one entry, across entries of one batch, and across batches. */
+    add_calls((const int[]){0, 1, 0}, 3, false);
+    add_calls((const int[]){1, 2}, 2, true);
+    stream_drain();
+    add_calls((const int[]){0, 2, 3}, 3, false);
+    stream_drain();
+
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 4);
+    cr_expect_eq(pg_scalar("SELECT count(DISTINCT call_id) FROM voip_cdr", 0, NULL), 4);
+    cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_store_hour", 0, NULL), 4,
+                 "every call counted once in the store rollup");
+    cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_ext_day", 0, NULL), 3,
+                 "every call with an extension counted once in the extension rollup");
+    cr_expect_eq(pg_scalar("SELECT sum(poor_mos_n) FROM voip_cdr_rollup_store_hour", 0, NULL), 1,
+                 "MOS 3.5 is poor, 3.6 is not");
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rollup_store_hour", 0, NULL), 3,
+                 "buckets (store 1, 09h, in), (no store, 10h, out), (store 2, 23h, in)");
+    expect_rollups_recomputed();
+    PGresult *r = pg_one_row("SELECT string_agg(number || ' ' || last_answered_ts::text, ', ' "
+                             "ORDER BY number) FROM voip_callback_state",
+                             0, NULL);
+    expect_pg_row(r,
+                  (const char *const[]){"+393330000001 2025-10-30 09:12:00+00, "
+                                        "+393330000002 2025-10-30 10:05:00+00"},
+                  1, "callback state");
+    PQclear(r);
+    r = pg_one_row("SELECT string_agg(name, ', ' ORDER BY name) FROM voip_stores", 0, NULL);
+    expect_pg_row(r, (const char *const[]){"Milano, Roma Centro"}, 1, "store names");
+    PQclear(r);
+    cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 4);
+    cr_expect_eq(writer_metric("cdr_writer_duplicates_total"), 4);
+    writer_stop();
+}
+
+Test(writer_basic, a_redelivered_entry_is_stored_once)
+{
+    /* Two reject rows as ingest writes them, and a CDR, each entry under a fixed id so that it
+     * can be delivered again under the same id after the stream was deleted and made again:
+     * as a writer that died between COMMIT and XACK leaves it. */
+    static const char rejects[] =
+        "2025-10-30 09:14:14+00\t" TENANT "\t" DOMAIN "\tbad-1\tingest\t"
+        "billsec: expected an integer\t{\"call_id\":\"bad-1\",\"billsec\":\"x\"}\n"
+        "2025-10-30 09:14:14+00\t" TENANT "\t" DOMAIN "\t\\N\tingest\t"
+        "call_id: missing\t{\"billsec\":1}\n";
+    for (int round = 0; round < 2; round++) {
+        stream_add("1700000000000-1", "1", CDR_CODEC_KIND_REJECT, "2", CDR_CODEC_ENC_PLAIN, rejects,
+                   strlen(rejects), NULL);
+        stream_add("1700000000000-2", "1", CDR_CODEC_KIND_CDR, "1", CDR_CODEC_ENC_PLAIN,
+                   EXAMPLE_ROW, strlen(EXAMPLE_ROW), NULL);
+        writer_start(NULL);
+        stream_drain();
+        cr_expect_eq(writer_metric("cdr_writer_rejects_total{source=\"ingest\"}"),
+                     round == 0 ? 2 : 0, "round %d", round);
+        cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), round == 0 ? 1 : 0,
+                     "round %d", round);
+        writer_stop();
+        redis_do(wfix.redis, "DEL %s", wfix.key);
+    }
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rejects", 0, NULL), 2);
+    PGresult *r = pg_one_row("SELECT entry_id, entry_seq, source, call_id, reason, raw, tenant_id "
+                             "FROM voip_cdr_rejects WHERE entry_seq = 1",
+                             0, NULL);
+    expect_pg_row(r,
+                  (const char *const[]){"1700000000000-1", "1", "ingest", "bad-1",
+                                        "billsec: expected an integer",
+                                        "{\"call_id\":\"bad-1\",\"billsec\":\"x\"}", TENANT},
+                  7, "reject row 1");
+    PQclear(r);
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 1);
+    cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_store_hour", 0, NULL), 1);
+    expect_rollups_recomputed();
+}
+
+Test(writer_basic, a_month_without_partition_gets_one)
+{
+    cr_assert_eq(pg_scalar("SELECT count(*) FROM pg_class WHERE relname IN "
+                           "('voip_cdr_2019_03', 'voip_cdr_2031_07')",
+                           0, NULL),
+                 0);
+    writer_start(NULL);
+    cdr_buf rows = {0};
+    append_call(&rows, &(call){.call_id = "old",
+                               .dir = "in",
+                               .from = "+39333",
+                               .to = "100",
+                               .start = "2019-03-15 08:00:00+00",
+                               .end = "2019-03-15 08:01:00+00",
+                               .billsec = "0",
+                               .disp = "FAILED"});
+    append_call(&rows, &(call){.call_id = "future",
+                               .dir = "in",
+                               .from = "+39333",
+                               .to = "100",
+                               .start = "2031-07-31 23:59:59.999999+00",
+                               .end = "2031-08-01 00:01:00+00",
+                               .billsec = "0",
+                               .disp = "FAILED"});
+    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    cdr_buf_free(&rows);
+    stream_drain();
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_2019_03 WHERE call_id = 'old'", 0, NULL),
+                 1);
+    cr_expect_eq(
+        pg_scalar("SELECT count(*) FROM voip_cdr_2031_07 WHERE call_id = 'future'", 0, NULL), 1);
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rejects", 0, NULL), 0);
+    /* The current month and CDR_WRITER_MONTHS_AHEAD (2) after it are ready too. */
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM generate_series(0, 2) AS m(i) "
+                           "WHERE to_regclass('voip_cdr_' || to_char(date_trunc('month', now() "
+                           "AT TIME ZONE 'UTC') + make_interval(months => i), 'YYYY_MM')) IS NULL",
+                           0, NULL),
+                 0);
+    writer_stop();
+}
+
+Test(writer_basic, refused_rows_become_rejects_and_the_rest_commits)
+{
+    writer_start(NULL);
+    cdr_buf rows = {0};
+    call ok = {.dir = "in",
+               .from = "+39333",
+               .to = "100",
+               .start = "2025-10-30 12:00:00+00",
+               .end = "2025-10-30 12:01:00+00",
+               .billsec = "0",
+               .disp = "NO_ANSWER"};
+    call c = ok;
+    c.call_id = "ok-1";
+    append_call(&rows, &c);
+    c.call_id = "bad-uuid";
+    c.tenant = "not-a-uuid";
+    append_call(&rows, &c);
+    size_t bad_uuid_end = rows.len;
+    c = ok;
+    c.call_id = "ok-2";
+    append_call(&rows, &c);
+    size_t check_start = rows.len;
+    c.call_id = "bad-billsec";
+    c.billsec = "-5"; /* CHECK (billsec >= 0) */
+    append_call(&rows, &c);
+    size_t check_end = rows.len;
+    c = ok;
+    c.call_id = "ok-3";
+    append_call(&rows, &c);
+    static const char short_row[] = TENANT "\t\\N\n"; /* two columns of 22 */
+    cr_assert(cdr_buf_append_str(&rows, short_row) == 0);
+    char id[64];
+    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, id);
+    stream_drain();
+
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 3);
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr WHERE call_id LIKE 'ok-%'", 0, NULL), 3);
+    cr_expect_eq(
+        pg_scalar("SELECT count(*) FROM voip_cdr_rejects WHERE source = 'writer'", 0, NULL), 3);
+    expect_rollups_recomputed();
+
+    /* Each with PostgreSQL's message, the raw row, its entry and row number. */
+    const char *rows_text = rows.data;
+    char raw_uuid[512], raw_check[512];
+    size_t uuid_start = strstr(rows_text, "not-a-uuid") - rows_text;
+    snprintf(raw_uuid, sizeof(raw_uuid), "%.*s", (int)(bad_uuid_end - 1 - uuid_start),
+             rows_text + uuid_start);
+    snprintf(raw_check, sizeof(raw_check), "%.*s", (int)(check_end - 1 - check_start),
+             rows_text + check_start);
+    static const char rej_sql[] = "SELECT entry_id, entry_seq, tenant_id, sip_domain, call_id, "
+                                  "raw, reason LIKE $2 FROM voip_cdr_rejects WHERE call_id = $1";
+    PGresult *r = pg_one_row(
+        rej_sql, 2, (const char *const[]){"bad-uuid", "invalid input syntax for type uuid%"});
+    expect_pg_row(r, (const char *const[]){id, "2", NULL, DOMAIN, "bad-uuid", raw_uuid, "t"}, 7,
+                  "the row with a bad uuid");
+    PQclear(r);
+    r = pg_one_row(rej_sql, 2,
+                   (const char *const[]){"bad-billsec",
+                                         "%violates check constraint \"voip_cdr_billsec_check\"%"});
+    expect_pg_row(r, (const char *const[]){id, "4", TENANT, DOMAIN, "bad-billsec", raw_check, "t"},
+                  7, "the row that violates a CHECK");
+    PQclear(r);
+    r = pg_one_row(
+        "SELECT entry_seq, tenant_id, call_id, raw, reason LIKE 'missing data for column%' "
+        "FROM voip_cdr_rejects WHERE entry_seq = 6",
+        0, NULL);
+    expect_pg_row(r, (const char *const[]){"6", TENANT, NULL, TENANT "\t\\N", "t"}, 5,
+                  "the row with too few columns");
+    PQclear(r);
+    cr_expect_eq(writer_metric("cdr_writer_rejects_total{source=\"writer\"}"), 3);
+    cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 3);
+    cdr_buf_free(&rows);
+    writer_stop();
+}
+
+/* The value of 'field' of the dead-letter entry 'e' ([id, [field, value...]]), or NULL. */
+static const char *dead_field(const redisReply *e, const char *field)
+{
+    const redisReply *f = e->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (strcmp(f->element[i]->str, field) == 0)
+            return f->element[i + 1]->str;
+    return NULL;
+}
+
+Test(writer_basic, undecodable_entries_go_to_the_dead_letter_stream)
+{
+    writer_start(NULL);
+    static const struct {
+        const char *v, *kind, *n, *enc, *rows, *reason;
+    } bad[] = {
+        {"2", "cdr", "1", "copy", EXAMPLE_ROW, "unsupported stream format version '2'"},
+        {"1", "invoice", "1", "copy", EXAMPLE_ROW, "unsupported entry kind 'invoice'"},
+        {"1", "cdr", "1", "copy+lz4", EXAMPLE_ROW, "unsupported stream encoding 'copy+lz4'"},
+        {"1", "cdr", "1", "copy+zstd", "not a zstd frame", "corrupt zstd frame"},
+        {"1", "cdr", "2", "copy", EXAMPLE_ROW, "field 'n' says 2 rows, the rows hold 1"},
+    };
+    char ids[CDR_ARRAY_LEN(bad)][64];
+    for (size_t i = 0; i < CDR_ARRAY_LEN(bad); i++)
+        stream_add("*", bad[i].v, bad[i].kind, bad[i].n, bad[i].enc, bad[i].rows,
+                   strlen(bad[i].rows), ids[i]);
+    stream_add_rows(CDR_CODEC_KIND_CDR, EXAMPLE_ROW,
+                    NULL); /* behind them, and not blocked by them */
+    stream_drain();
+
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 1);
+    redisReply *r = redis_cmd(wfix.redis, "XRANGE %s - +", wfix.dead_key);
+    cr_assert_eq(r->elements, CDR_ARRAY_LEN(bad), "%zu dead letters", r->elements);
+    for (size_t i = 0; i < CDR_ARRAY_LEN(bad); i++) {
+        const redisReply *e = r->element[i];
+        const char *entry_id = dead_field(e, "entry_id"), *reason = dead_field(e, "reason");
+        cr_expect(entry_id && strcmp(entry_id, ids[i]) == 0, "dead letter %zu: entry_id %s", i,
+                  entry_id ? entry_id : "(none)");
+        cr_expect(reason && strncmp(reason, bad[i].reason, strlen(bad[i].reason)) == 0,
+                  "dead letter %zu: reason '%s', expected '%s...'", i, reason ? reason : "(none)",
+                  bad[i].reason);
+        /* The entry itself, whole. */
+        cr_expect_str_eq(dead_field(e, "v"), bad[i].v);
+        cr_expect_str_eq(dead_field(e, "kind"), bad[i].kind);
+        cr_expect_str_eq(dead_field(e, "enc"), bad[i].enc);
+        cr_expect_str_eq(dead_field(e, "rows"), bad[i].rows);
+    }
+    freeReplyObject(r);
+    cr_expect_eq(writer_metric("cdr_writer_dead_letters_total"), (double)CDR_ARRAY_LEN(bad));
+    writer_stop();
+}
+
+Test(writer_basic, batches_are_acknowledged_and_deleted)
+{
+    /* Small batches: 7 entries of 3 rows each take several. */
+    writer_start((const char *const[]){"CDR_WRITER_BATCH=5", NULL});
+    for (int e = 0; e < 7; e++) {
+        cdr_buf rows = {0};
+        for (int i = 0; i < 3; i++) {
+            char call_id[32];
+            snprintf(call_id, sizeof(call_id), "ack-%d-%d", e, i);
+            append_call(&rows, &(call){.call_id = call_id,
+                                       .dir = "in",
+                                       .from = "+39333",
+                                       .to = "100",
+                                       .start = "2025-10-30 12:00:00+00",
+                                       .end = "2025-10-30 12:01:00+00",
+                                       .billsec = "0",
+                                       .disp = "NO_ANSWER"});
+        }
+        stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
+        cdr_buf_free(&rows);
+    }
+    stream_drain();
+    cr_expect_eq(redis_xlen(wfix.redis, wfix.key), 0, "XDEL after commit");
+    cr_expect_eq(stream_pending(), 0, "XACK after commit");
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 21);
+    cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 21);
+    cr_expect_geq(writer_metric("cdr_writer_batches_total"), 4,
+                  "batches of at most 5 rows, 3 a entry");
+    cr_expect_eq(writer_metric("cdr_writer_duplicates_total"), 0);
+    cr_expect_eq(writer_metric("cdr_writer_dead_letters_total"), 0);
+    cr_expect_eq(writer_get("/healthz", NULL), 200);
+    cr_expect_eq(writer_get("/readyz", NULL), 200);
+    /* The lag is polled every second. */
+    itest_sleep_ms(1200);
+    cr_expect_eq(writer_metric("cdr_writer_stream_lag_entries"), 0);
+    cr_expect_eq(writer_metric("cdr_writer_stream_lag_seconds"), 0);
+    cr_expect_geq(writer_metric("cdr_writer_batch_seconds_count"), 4);
+    writer_stop();
+}
+
+Test(writer_basic, sigterm_finishes_the_batch_in_hand_and_exits_0)
+{
+    /* A long flush: the entry is in hand, the batch still filling, when SIGTERM comes. */
+    writer_start((const char *const[]){"CDR_WRITER_FLUSH_MS=1500", NULL});
+    stream_add_rows(CDR_CODEC_KIND_CDR, EXAMPLE_ROW, NULL);
+    itest_sleep_ms(300);
+    writer_stop_within(5000);
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 1, "log:\n%s",
+                 writer_log_tail());
+    cr_expect_eq(redis_xlen(wfix.redis, wfix.key), 0);
+    cr_expect_eq(stream_pending(), 0);
+    /* A writer that stopped cleanly leaves the group. */
+    redisReply *r = redis_cmd(wfix.redis, "XINFO CONSUMERS %s %s", wfix.key, WRITER_GROUP);
+    cr_expect_eq(r->elements, 0, "consumers left in the group");
+    freeReplyObject(r);
+}
