@@ -7,7 +7,9 @@
 #include "compiler.h"
 #include "timefmt.h"
 
-#define CURSOR_MAX 256
+/* The size of a buffer that holds any cursor with its NUL: a version byte, 8 bytes of start_ts
+ * and up to 255 bytes of call_id are at most 352 base64url characters. */
+#define CURSOR_MAX 353
 
 typedef struct cursor_pos {
     cdr_time start_ts;

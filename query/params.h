@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "cursor.h"
 #include "timefmt.h"
 
 /* The parameters an endpoint may accept, as a bit set. */
@@ -49,9 +50,9 @@ typedef struct query_params {
     char did_e164[17];          /* "" = no filter */
     char ext[33];
     char store_id[37];
-    long page;      /* 1-based, default 1 */
-    long page_size; /* default 50, max 500 */
-    char cursor[256];
+    long page;               /* 1-based, default 1 */
+    long page_size;          /* default 50, max 500 */
+    char cursor[CURSOR_MAX]; /* base64url, checked only for its alphabet and length */
     bool csv;
     bool only_unique;
     const char *group_by; /* "period" | "store" | "agent" */
