@@ -28,6 +28,7 @@ typedef int (*ctl_command_fn)(const ctl_config *conf, int argc, char **argv);
 
 int ctl_migrate_main(const ctl_config *conf, int argc, char **argv);
 int ctl_partitions_main(const ctl_config *conf, int argc, char **argv);
+int ctl_rollups_main(const ctl_config *conf, int argc, char **argv);
 int ctl_token_main(const ctl_config *conf, int argc, char **argv);
 
 /* Parses a command's flag-only table 't' into 'conf' from 'argv' ('argv[0]' is skipped) and

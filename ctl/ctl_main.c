@@ -1,4 +1,5 @@
-/* ctl_main.c - cdrctl: the global settings, then one command (migrate, partitions, token). */
+/* ctl_main.c - cdrctl: the global settings, then one command (migrate, partitions, rollups,
+ * token). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,7 +32,8 @@ static const cfg_option options[] = {
 
 static const cfg_table ctl_table = {
     .program = "cdrctl",
-    .summary = "Administers cdrflow: schema migrations, monthly partitions, development tokens.",
+    .summary = "Administers cdrflow: schema migrations, monthly partitions, rollup rebuilds, "
+               "development tokens.",
     .usage = "[options] COMMAND [command options]",
     .opts = options,
     .n_opts = CDR_ARRAY_LEN(options),
@@ -46,6 +48,8 @@ static const struct {
     {"migrate", ctl_migrate_main, "apply the SQL migrations the database lacks"},
     {"partitions", ctl_partitions_main,
      "ensure [--from YYYY-MM] [--months N]: create monthly partitions of voip_cdr"},
+    {"rollups", ctl_rollups_main,
+     "rebuild --from YYYY-MM-DD --to YYYY-MM-DD: recompute rollups and callback state"},
     {"token", ctl_token_main,
      "--tenant-id UUID --sip-domain DOMAIN --scope SCOPES [--ttl S]: print a signed token"},
 };
