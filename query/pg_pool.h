@@ -21,11 +21,14 @@ typedef struct pg_pool_config {
 typedef struct pg_pool pg_pool;
 typedef struct pg_job pg_job;
 
-/* Every connection is opened with PQconnectStartParams, set non-blocking, and on success runs
- * "SET jit = off; SET statement_timeout = ..." before it serves. A connection lost is reopened
- * with backoff (100 ms doubling to 5 s). Returns NULL only when memory ran out. */
+/* Every connection is opened with PQconnectStartParams, set non-blocking, and on success sets
+ * jit = off and statement_timeout = 'statement_timeout_ms' (0: none) for the session, with
+ * set_config, before it serves. A connection lost is reopened with backoff (100 ms doubling to
+ * 5 s). 'conninfo' is copied. Returns NULL only when memory ran out. */
 pg_pool *pg_pool_create(struct event_base *base, const pg_pool_config *cfg);
-/* Fails every job still queued or running (their 'done' fire with an error), closes all. */
+/* Fails every job still queued or running (their 'done' fire, inside this call, with the error
+ * "shutting down" - or "canceled" for a job canceled before), closes all. Not to be called from
+ * inside a callback of the pool. */
 void pg_pool_destroy(pg_pool *p);
 
 /* Connections that are open and serving. */
@@ -55,12 +58,16 @@ typedef struct pg_query {
 } pg_query;
 
 /* Queues the query: BEGIN READ ONLY; set_config; the query; COMMIT — pipelined on a free
- * connection (or the next one to become free). Returns the job, or NULL when the queue is full
- * or the pool has no connection at all and never had one ('done' does not fire then). */
+ * connection (or the next one to become free); a job that fails leaves its connection serving
+ * (its transaction rolled back). Returns the job, valid until its 'done' has returned; or NULL
+ * when 'max_queue' jobs already wait, when no connection ever opened and each has failed at
+ * least once (PostgreSQL out of reach since start), when the pool is shutting down or memory
+ * ran out ('done' does not fire then). */
 pg_job *pg_pool_submit(pg_pool *p, const pg_query *q) CDR_MUST_CHECK;
 
-/* Cancels a job (the client went away): a running query gets PQcancel, a queued one is dropped;
- * 'done' still fires once, with error "canceled". */
+/* Cancels a job (the client went away): a running query gets PQcancel (a short blocking round
+ * trip), a queued one is dropped; 'done' still fires once, with error "canceled", from the loop
+ * (never inside this call). Does nothing for a job already finished whose 'done' is pending. */
 void pg_job_cancel(pg_job *job);
 
 /* Resumes a single-row job paused by its row callback. */

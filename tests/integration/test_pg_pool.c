@@ -1,0 +1,480 @@
+/* test_pg_pool.c - cdr-query's PostgreSQL pool against a real PostgreSQL: queueing beyond the
+ * pool's size, row-level security per job, errors, statement timeout, cancel, single-row
+ * reading with backpressure, session settings, reconnection, the queue limit and shutdown. */
+#include <criterion/criterion.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest.h"
+#include "pg_pool.h"
+
+#define TENANT_A    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+#define TENANT_B    "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+#define DEADLINE_MS 10000
+
+static itest_db db;
+static struct event_base *base;
+static struct event *tick;
+static pg_pool *pool;
+static char reader_url[ITEST_URL_MAX];
+static bool in_submit; /* 'done' must never fire while pg_pool_submit runs */
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+/* A migrated database of its own and a loop that wakes at least every 20 ms, so that the
+ * waits below see their deadlines. */
+static void setup(void)
+{
+    char err[1024];
+    cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
+    char url_var[ITEST_URL_MAX + 16];
+    snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
+    itest_proc p;
+    cr_assert(itest_run("cdrctl", (const char *const[]){"migrate", NULL},
+                        (const char *const[]){url_var, NULL}, 60, &p, err, sizeof(err)) == 0,
+              "%s", err);
+    cr_assert_eq(p.status, 0, "cdrctl migrate: %s", p.err);
+    itest_proc_free(&p);
+    cr_assert(itest_db_url(&db, "cdr_reader", reader_url, sizeof(reader_url)) == 0);
+    base = event_base_new();
+    cr_assert(base);
+    tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(tick, &tv);
+}
+
+static void teardown(void)
+{
+    pg_pool_destroy(pool);
+    pool = NULL;
+    if (tick)
+        event_free(tick);
+    tick = NULL;
+    if (base)
+        event_base_free(base);
+    base = NULL;
+    itest_db_drop(&db);
+}
+
+TestSuite(pg_pool, .init = setup, .fini = teardown, .timeout = 120);
+
+/* What one job's 'done' saw. */
+typedef struct outcome {
+    int calls;
+    bool ok;
+    char error[512];
+    char sqlstate[8];
+    char value[256]; /* first column of the first row, or "" */
+    int rows;
+    int64_t at_ms;
+} outcome;
+
+static void on_done(pg_job *job, const PGresult *res, const char *error, const char *sqlstate,
+                    void *arg)
+{
+    outcome *o = arg;
+    (void)job;
+    cr_assert(!in_submit, "'done' fired inside pg_pool_submit");
+    o->calls++;
+    o->at_ms = itest_now_ms();
+    o->ok = error == NULL;
+    snprintf(o->error, sizeof(o->error), "%s", error ? error : "");
+    snprintf(o->sqlstate, sizeof(o->sqlstate), "%s", sqlstate ? sqlstate : "(null)");
+    if (res) {
+        o->rows = PQntuples(res);
+        if (o->rows > 0 && PQnfields(res) > 0)
+            snprintf(o->value, sizeof(o->value), "%s", PQgetvalue(res, 0, 0));
+    }
+}
+
+static void make_pool(int size, long long timeout_ms, int max_queue)
+{
+    pg_pool_config cfg = {.conninfo = reader_url,
+                          .size = size,
+                          .statement_timeout_ms = timeout_ms,
+                          .max_queue = max_queue};
+    pool = pg_pool_create(base, &cfg);
+    cr_assert(pool);
+}
+
+/* Runs the loop until 'cond' holds or 'ms' passed; returns whether it holds. */
+static bool run_until(bool (*cond)(void *), void *arg, int ms)
+{
+    int64_t end = itest_now_ms() + ms;
+    while (!cond(arg)) {
+        if (itest_now_ms() > end)
+            return false;
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    return true;
+}
+
+static bool done_once(void *arg)
+{
+    return ((outcome *)arg)->calls > 0;
+}
+
+static bool pool_full(void *arg)
+{
+    return pg_pool_ready(pool) == *(int *)arg;
+}
+
+static void wait_ready(int n)
+{
+    cr_assert(run_until(pool_full, &n, DEADLINE_MS), "%d connections ready of %d",
+              pg_pool_ready(pool), n);
+}
+
+static pg_job *submit(const char *tenant, const char *sql, int n, const char *const *values,
+                      outcome *o)
+{
+    pg_query q = {.tenant_id = tenant,
+                  .sql = sql,
+                  .n_params = n,
+                  .values = values,
+                  .done = on_done,
+                  .arg = o};
+    in_submit = true;
+    pg_job *j = pg_pool_submit(pool, &q);
+    in_submit = false;
+    return j;
+}
+
+/* Runs one job to its end and returns its outcome. */
+static outcome run_job(const char *tenant, const char *sql, int n, const char *const *values)
+{
+    outcome o = {0};
+    cr_assert(submit(tenant, sql, n, values, &o), "submit refused: %s", sql);
+    cr_assert(run_until(done_once, &o, DEADLINE_MS), "no answer to %s", sql);
+    cr_assert_eq(o.calls, 1);
+    return o;
+}
+
+static PGconn *owner_conn(void)
+{
+    char err[1024];
+    PGconn *c = itest_db_connect(&db, NULL, err, sizeof(err));
+    cr_assert(c, "%s", err);
+    return c;
+}
+
+typedef struct many {
+    outcome o[50];
+} many;
+
+static bool all_done(void *arg)
+{
+    many *m = arg;
+    for (int i = 0; i < 50; i++)
+        if (!m->o[i].calls)
+            return false;
+    return true;
+}
+
+Test(pg_pool, two_connections_answer_fifty_concurrent_jobs)
+{
+    static many m;
+    memset(&m, 0, sizeof(m));
+    make_pool(2, 5000, 0);
+    char vals[50][16];
+    for (int i = 0; i < 50; i++) {
+        snprintf(vals[i], sizeof(vals[i]), "%d", i);
+        const char *v[1] = {vals[i]};
+        cr_assert(submit(TENANT_A, "SELECT ($1::int * 2)::text", 1, v, &m.o[i]));
+    }
+    cr_assert(run_until(all_done, &m, DEADLINE_MS), "not every job answered");
+    for (int i = 0; i < 50; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "%d", i * 2);
+        cr_expect_eq(m.o[i].calls, 1, "job %d: done fired %d times", i, m.o[i].calls);
+        cr_expect(m.o[i].ok, "job %d: %s", i, m.o[i].error);
+        cr_expect_str_eq(m.o[i].value, want, "job %d", i);
+    }
+    wait_ready(2);
+}
+
+Test(pg_pool, a_job_sees_only_its_tenants_rows_and_the_tenant_does_not_leak)
+{
+    PGconn *c = owner_conn();
+    PGresult *r = itest_query(c,
+                              "INSERT INTO voip_stores (tenant_id, store_id, name) VALUES "
+                              "('" TENANT_A "', gen_random_uuid(), 'a-one'),"
+                              "('" TENANT_A "', gen_random_uuid(), 'a-two'),"
+                              "('" TENANT_B "', gen_random_uuid(), 'b-one')",
+                              0, NULL);
+    cr_assert(itest_ok(r), "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+
+    make_pool(1, 5000, 0);
+    const char *sql = "SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM voip_stores";
+    outcome a = run_job(TENANT_A, sql, 0, NULL);
+    cr_assert(a.ok, "%s", a.error);
+    cr_expect_str_eq(a.value, "a-one,a-two");
+    outcome b = run_job(TENANT_B, sql, 0, NULL);
+    cr_assert(b.ok, "%s", b.error);
+    cr_expect_str_eq(b.value, "b-one", "tenant B after A on the same connection");
+    /* Outside a job's transaction the session names no tenant. */
+    outcome none = run_job("", sql, 0, NULL);
+    cr_assert(none.ok, "%s", none.error);
+    cr_expect_str_eq(none.value, "");
+}
+
+Test(pg_pool, an_sql_error_fails_the_job_and_the_connection_serves_on)
+{
+    make_pool(1, 5000, 0);
+    outcome e = run_job(TENANT_A, "SELECT 1 / 0", 0, NULL);
+    cr_expect(!e.ok);
+    cr_expect_str_eq(e.error, "division by zero");
+    cr_expect_str_eq(e.sqlstate, "22012");
+    outcome w = run_job(TENANT_A, "SELECT count(*) FROM no_such_table", 0, NULL);
+    cr_expect_str_eq(w.sqlstate, "42P01");
+    outcome n = run_job(TENANT_A, "SELECT 'next'", 0, NULL);
+    cr_expect(n.ok, "%s", n.error);
+    cr_expect_str_eq(n.value, "next");
+    cr_expect_str_eq(n.sqlstate, "");
+    cr_expect_eq(pg_pool_ready(pool), 1);
+}
+
+Test(pg_pool, a_statement_timeout_is_reported_as_such)
+{
+    make_pool(1, 100, 0);
+    int64_t t0 = itest_now_ms();
+    outcome o = run_job(TENANT_A, "SELECT pg_sleep(1)", 0, NULL);
+    cr_expect(!o.ok);
+    cr_expect_str_eq(o.error, "statement timeout");
+    cr_expect_str_eq(o.sqlstate, "57014");
+    cr_expect_lt(o.at_ms - t0, 900);
+    outcome n = run_job(TENANT_A, "SELECT 'after'", 0, NULL);
+    cr_expect(n.ok, "%s", n.error);
+}
+
+Test(pg_pool, cancel_ends_a_running_query_and_drops_a_queued_one)
+{
+    make_pool(1, 0, 0);
+    wait_ready(1);
+    outcome run = {0}, queued = {0};
+    pg_job *rj = submit(TENANT_A, "SELECT pg_sleep(5)", 0, NULL, &run);
+    pg_job *qj = submit(TENANT_A, "SELECT 1", 0, NULL, &queued);
+    cr_assert(rj && qj);
+    pg_job_cancel(qj);
+    cr_expect_eq(queued.calls, 0, "'done' fired inside pg_job_cancel");
+    cr_assert(run_until(done_once, &queued, 1000));
+    cr_expect_str_eq(queued.error, "canceled");
+
+    itest_sleep_ms(200); /* let PostgreSQL start sleeping */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    int64_t t0 = itest_now_ms();
+    pg_job_cancel(rj);
+    cr_assert(run_until(done_once, &run, 3000));
+    cr_expect_str_eq(run.error, "canceled");
+    cr_expect_lt(run.at_ms - t0, 1000, "cancel took %lld ms", (long long)(run.at_ms - t0));
+    outcome n = run_job(TENANT_A, "SELECT 'after'", 0, NULL);
+    cr_expect(n.ok, "%s", n.error);
+    cr_expect_str_eq(n.value, "after");
+}
+
+/* The single-row job below: checks order, pauses every 1,000 rows, resumes from a timer. */
+typedef struct stream {
+    outcome o;
+    long long next;
+    int pauses;
+    pg_job *job;
+    struct event *resume;
+} stream;
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    stream *s = arg;
+    (void)fd;
+    (void)what;
+    pg_job_resume(s->job);
+}
+
+static int on_row(pg_job *job, const PGresult *res, void *arg)
+{
+    stream *s = arg;
+    cr_assert_eq(PQntuples(res), 1);
+    long long v = atoll(PQgetvalue(res, 0, 0));
+    cr_assert_eq(v, s->next, "row %lld arrived where %lld was due", v, s->next);
+    s->next++;
+    if (v % 1000 == 0) {
+        s->job = job;
+        s->pauses++;
+        struct timeval tv = {0, 1000};
+        evtimer_add(s->resume, &tv);
+        return 1;
+    }
+    return 0;
+}
+
+static void stream_done(pg_job *job, const PGresult *res, const char *error, const char *sqlstate,
+                        void *arg)
+{
+    stream *s = arg;
+    cr_expect(res == NULL, "a single-row job ends without a result");
+    on_done(job, res, error, sqlstate, &s->o);
+}
+
+Test(pg_pool, single_row_mode_streams_rows_in_order_with_pauses)
+{
+    make_pool(1, 0, 0);
+    stream s = {.next = 1};
+    s.resume = evtimer_new(base, resume_cb, &s);
+    pg_query q = {.tenant_id = TENANT_A,
+                  .sql = "SELECT g FROM generate_series(1, $1::int) g",
+                  .n_params = 1,
+                  .values = (const char *const[]){"100000"},
+                  .on_row = on_row,
+                  .done = stream_done,
+                  .arg = &s};
+    cr_assert(pg_pool_submit(pool, &q));
+    cr_assert(run_until(done_once, &s.o, 60000));
+    cr_expect(s.o.ok, "%s", s.o.error);
+    cr_expect_eq(s.next, 100001, "rows delivered: %lld", s.next - 1);
+    cr_expect_eq(s.pauses, 100);
+    event_free(s.resume);
+}
+
+static int stop_at_first_row(pg_job *job, const PGresult *res, void *arg)
+{
+    (void)job;
+    (void)res;
+    ((stream *)arg)->next++;
+    return -1;
+}
+
+Test(pg_pool, a_row_callback_can_cancel_its_job)
+{
+    make_pool(1, 0, 0);
+    stream s = {.next = 0};
+    pg_query q = {.tenant_id = TENANT_A,
+                  .sql = "SELECT g FROM generate_series(1, 2000000) g",
+                  .on_row = stop_at_first_row,
+                  .done = stream_done,
+                  .arg = &s};
+    cr_assert(pg_pool_submit(pool, &q));
+    cr_assert(run_until(done_once, &s.o, 5000));
+    cr_expect_str_eq(s.o.error, "canceled");
+    cr_expect_eq(s.next, 1, "rows after the cancel reached the callback");
+    outcome n = run_job(TENANT_A, "SELECT 'after'", 0, NULL);
+    cr_expect(n.ok, "%s", n.error);
+}
+
+Test(pg_pool, sessions_run_without_jit_and_with_the_statement_timeout)
+{
+    make_pool(1, 1500, 0);
+    outcome j = run_job(TENANT_A, "SHOW jit", 0, NULL);
+    cr_assert(j.ok, "%s", j.error);
+    cr_expect_str_eq(j.value, "off");
+    outcome t = run_job(TENANT_A, "SHOW statement_timeout", 0, NULL);
+    cr_expect_str_eq(t.value, "1500ms");
+    outcome ro = run_job(TENANT_A, "CREATE TEMP TABLE t (x int)", 0, NULL);
+    cr_expect_str_eq(ro.sqlstate, "25006", "a job's transaction is read only");
+}
+
+static void terminate(const char *pid)
+{
+    char err[1024];
+    const itest_env *e = itest_env_load(err, sizeof(err));
+    cr_assert(e, "%s", err);
+    PGconn *admin = PQconnectdb(e->pg_admin_url);
+    cr_assert(PQstatus(admin) == CONNECTION_OK, "%s", PQerrorMessage(admin));
+    PGresult *r =
+        itest_query(admin, "SELECT pg_terminate_backend($1::int)", 1, (const char *const[]){pid});
+    cr_assert(itest_ok(r), "%s", PQresultErrorMessage(r));
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    PQfinish(admin);
+}
+
+static bool pool_empty(void *arg)
+{
+    (void)arg;
+    return pg_pool_ready(pool) == 0;
+}
+
+Test(pg_pool, a_terminated_backend_is_replaced)
+{
+    make_pool(1, 0, 0);
+    outcome p1 = run_job(TENANT_A, "SELECT pg_backend_pid()::text", 0, NULL);
+    cr_assert(p1.ok, "%s", p1.error);
+
+    /* An idle connection cut by the server. */
+    terminate(p1.value);
+    cr_assert(run_until(pool_empty, NULL, DEADLINE_MS), "the loss went unnoticed");
+    wait_ready(1);
+    outcome p2 = run_job(TENANT_A, "SELECT pg_backend_pid()::text", 0, NULL);
+    cr_assert(p2.ok, "%s", p2.error);
+    cr_expect_str_neq(p2.value, p1.value);
+
+    /* A connection cut while its job runs. */
+    outcome sleeping = {0};
+    cr_assert(submit(TENANT_A, "SELECT pg_sleep(5)", 0, NULL, &sleeping));
+    itest_sleep_ms(200);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    terminate(p2.value);
+    cr_assert(run_until(done_once, &sleeping, 3000));
+    cr_expect_str_eq(sleeping.error, "connection lost");
+    wait_ready(1);
+    outcome p3 = run_job(TENANT_A, "SELECT 'again'", 0, NULL);
+    cr_expect(p3.ok, "%s", p3.error);
+    cr_expect_str_eq(p3.value, "again");
+}
+
+typedef struct four {
+    outcome o[4];
+} four;
+
+static bool four_done(void *arg)
+{
+    four *f = arg;
+    for (int i = 0; i < 4; i++)
+        if (!f->o[i].calls)
+            return false;
+    return true;
+}
+
+Test(pg_pool, submit_past_the_queue_limit_is_refused)
+{
+    make_pool(1, 0, 3);
+    wait_ready(1);
+    four f = {0};
+    outcome extra = {0};
+    cr_assert(submit(TENANT_A, "SELECT pg_sleep(0.2)", 0, NULL, &f.o[0]), "runs at once");
+    for (int i = 1; i < 4; i++)
+        cr_assert(submit(TENANT_A, "SELECT 1", 0, NULL, &f.o[i]), "queued %d", i);
+    cr_expect_null(submit(TENANT_A, "SELECT 1", 0, NULL, &extra));
+    cr_assert(run_until(four_done, &f, DEADLINE_MS));
+    for (int i = 0; i < 4; i++)
+        cr_expect(f.o[i].ok, "job %d: %s", i, f.o[i].error);
+    cr_expect_eq(extra.calls, 0);
+}
+
+Test(pg_pool, destroy_fails_every_job_once)
+{
+    make_pool(1, 0, 0);
+    wait_ready(1);
+    four f = {0};
+    cr_assert(submit(TENANT_A, "SELECT pg_sleep(5)", 0, NULL, &f.o[0]));
+    for (int i = 1; i < 4; i++)
+        cr_assert(submit(TENANT_A, "SELECT 1", 0, NULL, &f.o[i]));
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    pg_pool_destroy(pool);
+    pool = NULL;
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(f.o[i].calls, 1, "job %d: done fired %d times", i, f.o[i].calls);
+        cr_expect_str_eq(f.o[i].error, "shutting down", "job %d", i);
+    }
+    /* Nothing fires later. */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(f.o[i].calls, 1);
+}
