@@ -1,0 +1,299 @@
+/* analytics.c - the KPI endpoints. Each statement reads the rollups for the whole buckets inside
+ * the range (UTC hours of the store rollup; UTC days of the extension rollup for by-agent) and
+ * voip_cdr only for the partial buckets at its edges, so that a month costs hours, not calls.
+ *
+ * Every statement takes the same parameters:
+ *   $1 tenant (uuid text; NULL: the transaction's app.tenant_id, which the pool sets to the
+ *      token's tenant), $2 from, $3 from_is_date, $4 to, $5 to_is_date, $6 tz, $7 store_id
+ *      (NULL: every store).
+ * A date-only from is that day's midnight in tz, a date-only to the midnight after that day in
+ * tz; a datetime is an instant. Every table is read with tenant_id equal to the tenant. */
+#include "analytics.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errfmt.h"
+
+#define NO_STORE "'00000000-0000-0000-0000-000000000000'::uuid"
+
+/* The range, the tenant and the store filter (one row). lo..hi is the range [from, to);
+ * h0 = the first hour boundary at or after lo, h1 = the last one at or before hi: the hours
+ * [h0, h1) are whole (none when h0 >= h1) and the rest, [lo, min(h0, hi)) and
+ * [max(h0, h1), hi), comes from the raw rows. d0 and d1 do the same with UTC days, except
+ * that with a store filter the extension rollup (which does not keep the store of each call)
+ * is not used: d0 = d1 = hi then and every row comes from voip_cdr. */
+#define RANGE_CTE                                                                                  \
+    "WITH r AS ("                                                                                  \
+    " SELECT coalesce($1::uuid, NULLIF(current_setting('app.tenant_id', true), '')::uuid) AS tid," \
+    "  CASE WHEN $3::bool THEN ($2::text::date)::timestamp AT TIME ZONE $6::text"                  \
+    "   ELSE $2::text::timestamptz END AS lo,"                                                     \
+    "  CASE WHEN $5::bool THEN (($4::text::date) + 1)::timestamp AT TIME ZONE $6::text"            \
+    "   ELSE $4::text::timestamptz END AS hi,"                                                     \
+    "  $7::uuid AS store"                                                                          \
+    "), b AS ("                                                                                    \
+    " SELECT tid, lo, hi, store,"                                                                  \
+    "  CASE WHEN date_trunc('hour', lo, 'UTC') = lo THEN lo"                                       \
+    "   ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END AS h0,"                         \
+    "  date_trunc('hour', hi, 'UTC') AS h1,"                                                       \
+    "  CASE WHEN store IS NOT NULL THEN hi WHEN date_trunc('day', lo, 'UTC') = lo THEN lo"         \
+    "   ELSE date_trunc('day', lo, 'UTC') + interval '24 hours' END AS d0,"                        \
+    "  CASE WHEN store IS NOT NULL THEN hi ELSE date_trunc('day', hi, 'UTC') END AS d1"            \
+    " FROM r)"
+
+/* One row per rollup row and per raw CDR at the edges: direction, store (all-zero = none),
+ * calls, answered, billsec of answered, ring seconds of answered. */
+#define RAW_MEASURES                                                                               \
+    "c.direction, coalesce(c.store_id, " NO_STORE "), 1::bigint,"                                  \
+    " (c.disposition = 'ANSWERED')::int::bigint,"                                                  \
+    " CASE WHEN c.disposition = 'ANSWERED' THEN c.billsec ELSE 0 END::bigint,"                     \
+    " CASE WHEN c.disposition = 'ANSWERED'"                                                        \
+    "  THEN extract(epoch FROM c.answer_ts - c.start_ts)::float8 ELSE 0 END"
+#define STORE_HOUR_CTE                                                                             \
+    ", m (direction, store, calls, answered, billsec, ring) AS ("                                  \
+    " SELECT s.direction, s.store_id, s.calls, s.answered, s.billsec_sum, s.ring_sum_s"            \
+    "  FROM b JOIN public.voip_cdr_rollup_store_hour s"                                            \
+    "    ON s.tenant_id = b.tid AND s.hour >= b.h0 AND s.hour < b.h1"                              \
+    "  WHERE s.tenant_id = b.tid AND (b.store IS NULL OR s.store_id = b.store)"                    \
+    " UNION ALL"                                                                                   \
+    " SELECT " RAW_MEASURES " FROM b JOIN public.voip_cdr c"                                       \
+    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < least(b.h0, b.hi)"         \
+    "  WHERE c.tenant_id = b.tid AND (b.store IS NULL OR c.store_id = b.store)"                    \
+    " UNION ALL"                                                                                   \
+    " SELECT " RAW_MEASURES " FROM b JOIN public.voip_cdr c"                                       \
+    "    ON c.tenant_id = b.tid AND c.start_ts >= greatest(b.h0, b.h1) AND c.start_ts < b.hi"      \
+    "  WHERE c.tenant_id = b.tid AND (b.store IS NULL OR c.store_id = b.store)"                    \
+    ")"
+
+/* Columns: total, inbound calls, inbound answered, outbound calls, outbound answered, answered,
+ * billsec of answered, ring seconds of answered, callbacks due. A caller counts as due when
+ * its latest missed inbound call in the range has no answered call with that number after it
+ * (voip_callback_state: no row, or last_answered_ts <= that call's start). */
+static const char summary_sql[] = RANGE_CTE STORE_HOUR_CTE
+    ", last_missed AS ("
+    " SELECT DISTINCT ON (c.from_uri) c.from_uri, c.start_ts"
+    "  FROM b JOIN public.voip_cdr c"
+    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < b.hi"
+    "  WHERE c.tenant_id = b.tid AND c.direction = 'in' AND c.disposition <> 'ANSWERED'"
+    "    AND (b.store IS NULL OR c.store_id = b.store)"
+    "  ORDER BY c.from_uri, c.start_ts DESC"
+    "), due AS ("
+    " SELECT count(*) AS n FROM last_missed l CROSS JOIN b"
+    "  LEFT JOIN public.voip_callback_state k ON k.tenant_id = b.tid AND k.number = l.from_uri"
+    "  WHERE k.last_answered_ts IS NULL OR k.last_answered_ts <= l.start_ts"
+    ")"
+    " SELECT coalesce(sum(calls), 0)::bigint,"
+    "  coalesce(sum(calls) FILTER (WHERE direction = 'in'), 0)::bigint,"
+    "  coalesce(sum(answered) FILTER (WHERE direction = 'in'), 0)::bigint,"
+    "  coalesce(sum(calls) FILTER (WHERE direction = 'out'), 0)::bigint,"
+    "  coalesce(sum(answered) FILTER (WHERE direction = 'out'), 0)::bigint,"
+    "  coalesce(sum(answered), 0)::bigint, coalesce(sum(billsec), 0)::bigint,"
+    "  coalesce(sum(ring), 0)::float8, (SELECT n FROM due)::bigint"
+    " FROM m";
+
+/* Columns: store_id (NULL for calls without a store), store name (NULL when unknown), total,
+ * answered, missed, billsec of answered, outbound calls, outbound answered. */
+static const char by_store_sql[] = RANGE_CTE STORE_HOUR_CTE
+    ", g AS ("
+    " SELECT store, sum(calls)::bigint AS total, sum(answered)::bigint AS answered,"
+    "  coalesce(sum(calls - answered) FILTER (WHERE direction = 'in'), 0)::bigint AS missed,"
+    "  sum(billsec)::bigint AS billsec,"
+    "  coalesce(sum(calls) FILTER (WHERE direction = 'out'), 0)::bigint AS out_calls,"
+    "  coalesce(sum(answered) FILTER (WHERE direction = 'out'), 0)::bigint AS out_answered"
+    "  FROM m GROUP BY store"
+    ")"
+    " SELECT NULLIF(g.store, " NO_STORE ")::text, st.name, g.total, g.answered, g.missed,"
+    "  g.billsec, g.out_calls, g.out_answered"
+    " FROM g CROSS JOIN b"
+    " LEFT JOIN public.voip_stores st ON st.tenant_id = b.tid AND st.store_id = g.store"
+    " ORDER BY g.total DESC, g.store";
+
+/* Per extension: whole UTC days from the extension rollup, the edges from voip_cdr. 'ts'
+ * orders the sources in time so that the latest user_id seen wins. Columns: ext_number,
+ * user_id, total, answered, missed, billsec of answered, MOS sum, MOS count. */
+#define AGENT_RAW                                                                                  \
+    "c.ext_number, c.direction, 1::bigint, (c.disposition = 'ANSWERED')::int::bigint,"             \
+    " CASE WHEN c.disposition = 'ANSWERED' THEN c.billsec ELSE 0 END::bigint,"                     \
+    " coalesce(c.mos::float8, 0), (c.mos IS NOT NULL)::int::bigint, c.user_id, c.start_ts"
+static const char by_agent_sql[] = RANGE_CTE
+    ", m (ext, direction, calls, answered, billsec, mos_sum, mos_n, user_id, ts) AS ("
+    " SELECT e.ext_number, e.direction, e.calls, e.answered, e.billsec_sum, e.mos_sum, e.mos_n,"
+    "  e.user_id, e.day::timestamp AT TIME ZONE 'UTC'"
+    "  FROM b JOIN public.voip_cdr_rollup_ext_day e ON e.tenant_id = b.tid"
+    "    AND e.day >= (b.d0 AT TIME ZONE 'UTC')::date AND e.day < (b.d1 AT TIME ZONE 'UTC')::date"
+    "  WHERE e.tenant_id = b.tid"
+    " UNION ALL"
+    " SELECT " AGENT_RAW " FROM b JOIN public.voip_cdr c"
+    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < least(b.d0, b.hi)"
+    "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
+    "    AND (b.store IS NULL OR c.store_id = b.store)"
+    " UNION ALL"
+    " SELECT " AGENT_RAW " FROM b JOIN public.voip_cdr c"
+    "    ON c.tenant_id = b.tid AND c.start_ts >= greatest(b.d0, b.d1) AND c.start_ts < b.hi"
+    "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
+    "    AND (b.store IS NULL OR c.store_id = b.store)"
+    ")"
+    " SELECT ext,"
+    "  ((array_agg(user_id ORDER BY ts DESC) FILTER (WHERE user_id IS NOT NULL))[1])::text,"
+    "  sum(calls)::bigint AS total, sum(answered)::bigint,"
+    "  coalesce(sum(calls - answered) FILTER (WHERE direction = 'in'), 0)::bigint,"
+    "  sum(billsec)::bigint, sum(mos_sum)::float8, sum(mos_n)::bigint"
+    " FROM m GROUP BY ext ORDER BY total DESC, ext";
+
+#define N_PARAMS 7
+
+static void set_value(sql_stmt *out, int i, const char *v)
+{
+    if (!v) {
+        out->values[i][0] = '\0';
+        out->pv[i] = NULL;
+        return;
+    }
+    snprintf(out->values[i], sizeof(out->values[i]), "%s", v);
+    out->pv[i] = out->values[i];
+}
+
+int analytics_stmt(analytics_kind kind, const query_params *p, sql_stmt *out, char *err,
+                   size_t errlen)
+{
+    switch (kind) {
+    case ANALYTICS_SUMMARY:
+        out->sql = summary_sql;
+        break;
+    case ANALYTICS_BY_STORE:
+        out->sql = by_store_sql;
+        break;
+    case ANALYTICS_BY_AGENT:
+        out->sql = by_agent_sql;
+        break;
+    default:
+        cdr_errf(err, errlen, "this analytics endpoint is not available");
+        return -1;
+    }
+    if (!p->has_from) {
+        cdr_errf(err, errlen, "from: required");
+        return -1;
+    }
+    if (!p->has_to) {
+        cdr_errf(err, errlen, "to: required");
+        return -1;
+    }
+    out->n = N_PARAMS;
+    set_value(out, 0, NULL); /* the tenant: the caller may set it, see the top of this file */
+    set_value(out, 1, p->from);
+    set_value(out, 2, p->from_is_date ? "t" : "f");
+    set_value(out, 3, p->to);
+    set_value(out, 4, p->to_is_date ? "t" : "f");
+    set_value(out, 5, p->tz[0] ? p->tz : "UTC");
+    set_value(out, 6, p->store_id[0] ? p->store_id : NULL);
+    return 0;
+}
+
+static long long col_ll(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static double col_d(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    return strtod(PQgetvalue(res, row, col), NULL);
+}
+
+static json_t *col_text(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    return json_string(PQgetvalue(res, row, col));
+}
+
+/* num / den, or null when den is 0. */
+static json_t *ratio(double num, long long den)
+{
+    return den > 0 ? json_real(num / (double)den) : json_null();
+}
+
+static json_t *summary_json(const PGresult *res)
+{
+    if (PQntuples(res) < 1 || PQnfields(res) < 9)
+        return NULL;
+    long long total = col_ll(res, 0, 0), in_calls = col_ll(res, 0, 1);
+    long long in_ans = col_ll(res, 0, 2), out_calls = col_ll(res, 0, 3);
+    long long out_ans = col_ll(res, 0, 4), ans = col_ll(res, 0, 5);
+    long long billsec = col_ll(res, 0, 6);
+    double ring = col_d(res, 0, 7);
+    long long due = col_ll(res, 0, 8);
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:I}", "total_calls", (json_int_t)total,
+                     "answered_rate", ratio((double)in_ans, in_calls), "avg_handle_time_sec",
+                     ratio((double)billsec, ans), "avg_ring_time_sec", ratio(ring, ans), "asr",
+                     ratio((double)out_ans, out_calls), "missed_calls",
+                     (json_int_t)(in_calls - in_ans), "callbacks_due", (json_int_t)due);
+}
+
+static json_t *by_store_json(const PGresult *res)
+{
+    if (PQnfields(res) < 8)
+        return NULL;
+    json_t *items = json_array();
+    if (!items)
+        return NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        long long answered = col_ll(res, i, 3);
+        json_t *it =
+            json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "store_id", col_text(res, i, 0),
+                      "store_name", col_text(res, i, 1), "total", (json_int_t)col_ll(res, i, 2),
+                      "answered", (json_int_t)answered, "missed", (json_int_t)col_ll(res, i, 4),
+                      "aht", ratio((double)col_ll(res, i, 5), answered), "asr",
+                      ratio((double)col_ll(res, i, 7), col_ll(res, i, 6)));
+        if (!it || json_array_append_new(items, it) != 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+    return json_pack("{s:o}", "items", items);
+}
+
+static json_t *by_agent_json(const PGresult *res)
+{
+    if (PQnfields(res) < 8)
+        return NULL;
+    json_t *items = json_array();
+    if (!items)
+        return NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        long long answered = col_ll(res, i, 3);
+        json_t *it =
+            json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "ext_number", col_text(res, i, 0),
+                      "user_id", col_text(res, i, 1), "total", (json_int_t)col_ll(res, i, 2),
+                      "answered", (json_int_t)answered, "missed", (json_int_t)col_ll(res, i, 4),
+                      "aht", ratio((double)col_ll(res, i, 5), answered), "avg_mos",
+                      ratio(col_d(res, i, 6), col_ll(res, i, 7)));
+        if (!it || json_array_append_new(items, it) != 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+    return json_pack("{s:o}", "items", items);
+}
+
+json_t *analytics_json(analytics_kind kind, const query_params *p, const PGresult *res)
+{
+    (void)p;
+    if (!res)
+        return NULL;
+    switch (kind) {
+    case ANALYTICS_SUMMARY:
+        return summary_json(res);
+    case ANALYTICS_BY_STORE:
+        return by_store_json(res);
+    case ANALYTICS_BY_AGENT:
+        return by_agent_json(res);
+    default:
+        return NULL;
+    }
+}
