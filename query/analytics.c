@@ -7,7 +7,9 @@
  *      token's tenant), $2 from, $3 from_is_date, $4 to, $5 to_is_date, $6 tz, $7 store_id
  *      (NULL: every store).
  * A date-only from is that day's midnight in tz, a date-only to the midnight after that day in
- * tz; a datetime is an instant. Every table is read with tenant_id equal to the tenant. */
+ * tz; a datetime is an instant. Every table is read with tenant_id equal to the tenant.
+ * The missed-calls list (a page of rows, found through the partial index of missed inbound
+ * calls) and QoS read voip_cdr only; their further parameters are described with them. */
 #include "analytics.h"
 
 #include <stdbool.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "errfmt.h"
+#include "timefmt.h"
 
 #define NO_STORE "'00000000-0000-0000-0000-000000000000'::uuid"
 
@@ -142,6 +145,92 @@ static const char by_agent_sql[] = RANGE_CTE
     "  sum(billsec)::bigint, sum(mos_sum)::float8, sum(mos_n)::bigint"
     " FROM m GROUP BY ext ORDER BY total DESC, ext";
 
+/* The missed inbound calls of the range: the WHERE repeats the predicates of the partial index
+ * on (tenant_id, start_ts DESC) of inbound calls not answered. Further parameters: $8 did_e164
+ * (NULL: every number dialled), $9 rows of a page, $10 rows before it. */
+#define MISSED_CTE                                                                                 \
+    ", mc AS ("                                                                                    \
+    " SELECT c.call_id, c.from_uri, c.did_e164, c.store_id, c.ext_number, c.start_ts,"             \
+    "  c.disposition"                                                                              \
+    "  FROM b JOIN public.voip_cdr c"                                                              \
+    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < b.hi"                      \
+    "  WHERE c.tenant_id = b.tid AND c.direction = 'in' AND c.disposition <> 'ANSWERED'"           \
+    "    AND (b.store IS NULL OR c.store_id = b.store)"                                            \
+    "    AND ($8::text IS NULL OR c.did_e164 = $8::text)"                                          \
+    ")"
+
+/* A call of the page is due while the latest ANSWERED call with its number (voip_callback_state)
+ * is missing or did not start after it. Columns: total, call_id, from_uri, did_e164, store_id,
+ * ext_number, start_ts (epoch microseconds), disposition, callback_due. An empty page is one row
+ * with the total and NULL call_id. Newest first. */
+static const char missed_sql[] = RANGE_CTE MISSED_CTE
+    ", t AS (SELECT count(*)::bigint AS total FROM mc"
+    "), p AS ("
+    " SELECT pm.*, (k.last_answered_ts IS NULL OR k.last_answered_ts <= pm.start_ts) AS due"
+    "  FROM (SELECT * FROM mc ORDER BY start_ts DESC, call_id DESC"
+    "        LIMIT $9::int8 OFFSET $10::int8) pm"
+    "  CROSS JOIN b"
+    "  LEFT JOIN public.voip_callback_state k ON k.tenant_id = b.tid AND k.number = pm.from_uri"
+    ")"
+    " SELECT t.total, p.call_id, p.from_uri, p.did_e164, p.store_id::text, p.ext_number,"
+    "  (extract(epoch FROM p.start_ts) * 1000000)::int8, p.disposition, p.due"
+    " FROM t LEFT JOIN p ON true ORDER BY p.start_ts DESC, p.call_id DESC";
+
+/* One row per calling number: its missed calls in the range, the latest one's call_id, did_e164
+ * and store_id, and whether that latest call is due. Columns: total (numbers), from_uri,
+ * attempts, first_ts, last_ts (epoch microseconds), last_call_id, did_e164, store_id,
+ * callback_due. An empty page is one row with the total and NULL from_uri. Latest first. */
+static const char missed_unique_sql[] = RANGE_CTE MISSED_CTE
+    ", u AS ("
+    " SELECT from_uri, count(*)::bigint AS attempts, min(start_ts) AS first_ts,"
+    "  max(start_ts) AS last_ts,"
+    "  (array_agg(call_id ORDER BY start_ts DESC, call_id DESC))[1] AS last_call_id,"
+    "  (array_agg(did_e164 ORDER BY start_ts DESC, call_id DESC))[1] AS did_e164,"
+    "  (array_agg(store_id ORDER BY start_ts DESC, call_id DESC))[1] AS store_id"
+    "  FROM mc GROUP BY from_uri"
+    "), t AS (SELECT count(*)::bigint AS total FROM u"
+    "), p AS ("
+    " SELECT pu.*, (k.last_answered_ts IS NULL OR k.last_answered_ts <= pu.last_ts) AS due"
+    "  FROM (SELECT * FROM u ORDER BY last_ts DESC, from_uri DESC"
+    "        LIMIT $9::int8 OFFSET $10::int8) pu"
+    "  CROSS JOIN b"
+    "  LEFT JOIN public.voip_callback_state k ON k.tenant_id = b.tid AND k.number = pu.from_uri"
+    ")"
+    " SELECT t.total, p.from_uri, p.attempts, (extract(epoch FROM p.first_ts) * 1000000)::int8,"
+    "  (extract(epoch FROM p.last_ts) * 1000000)::int8, p.last_call_id, p.did_e164,"
+    "  p.store_id::text, p.due"
+    " FROM t LEFT JOIN p ON true ORDER BY p.last_ts DESC, p.from_uri DESC";
+
+/* QoS from the calls of the range: calls counts every CDR of the group, each average is over
+ * the calls carrying that value, poor_calls counts the calls with MOS under 3.6. Columns: the
+ * group's key, calls, avg_mos, avg_jitter_ms, avg_loss_pct, poor_calls. */
+#define QOS_MEASURES                                                                               \
+    " count(*)::bigint AS calls, avg(c.mos)::float8, avg(c.jitter_ms)::float8,"                    \
+    " avg(c.loss_pct)::float8, count(*) FILTER (WHERE c.mos < 3.6::real)::bigint"
+#define QOS_FROM                                                                                   \
+    " FROM b JOIN public.voip_cdr c"                                                               \
+    "   ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < b.hi"                       \
+    " WHERE c.tenant_id = b.tid AND (b.store IS NULL OR c.store_id = b.store)"
+
+/* group_by=period; $8 the bucket: 'hour' (UTC hours, "YYYY-MM-DDThh:00:00Z") or 'day' (days
+ * of tz, "YYYY-MM-DD"). Oldest first. */
+static const char qos_period_sql[] =
+    RANGE_CTE " SELECT CASE WHEN $8::text = 'hour'"
+              "   THEN to_char(date_trunc('hour', c.start_ts AT TIME ZONE 'UTC'),"
+              "    'YYYY-MM-DD\"T\"HH24\":00:00Z\"')"
+              "   ELSE to_char(date_trunc('day', c.start_ts AT TIME ZONE $6::text), 'YYYY-MM-DD')"
+              "  END AS k," QOS_MEASURES QOS_FROM " GROUP BY k ORDER BY k";
+
+/* group_by=store: store_id NULL for the calls without a store. Most calls first. */
+static const char qos_store_sql[] =
+    RANGE_CTE " SELECT NULLIF(coalesce(c.store_id, " NO_STORE "), " NO_STORE
+              ")::text AS k," QOS_MEASURES QOS_FROM " GROUP BY k ORDER BY calls DESC, k";
+
+/* group_by=agent: the calls with an extension. Most calls first. */
+static const char qos_agent_sql[] =
+    RANGE_CTE " SELECT c.ext_number AS k," QOS_MEASURES QOS_FROM " AND c.ext_number IS NOT NULL"
+              " GROUP BY k ORDER BY calls DESC, k";
+
 #define N_PARAMS 7
 
 static void set_value(sql_stmt *out, int i, const char *v)
@@ -168,6 +257,17 @@ int analytics_stmt(analytics_kind kind, const query_params *p, sql_stmt *out, ch
     case ANALYTICS_BY_AGENT:
         out->sql = by_agent_sql;
         break;
+    case ANALYTICS_MISSED:
+        out->sql = p->only_unique ? missed_unique_sql : missed_sql;
+        break;
+    case ANALYTICS_QOS:
+        if (p->group_by && strcmp(p->group_by, "store") == 0)
+            out->sql = qos_store_sql;
+        else if (p->group_by && strcmp(p->group_by, "agent") == 0)
+            out->sql = qos_agent_sql;
+        else
+            out->sql = qos_period_sql;
+        break;
     default:
         cdr_errf(err, errlen, "this analytics endpoint is not available");
         return -1;
@@ -188,6 +288,20 @@ int analytics_stmt(analytics_kind kind, const query_params *p, sql_stmt *out, ch
     set_value(out, 4, p->to_is_date ? "t" : "f");
     set_value(out, 5, p->tz[0] ? p->tz : "UTC");
     set_value(out, 6, p->store_id[0] ? p->store_id : NULL);
+    if (kind == ANALYTICS_MISSED) {
+        long page = p->page > 0 ? p->page : 1;
+        long size = p->page_size > 0 ? p->page_size : PARAMS_DEFAULT_PAGE_SIZE;
+        char n[32];
+        set_value(out, 7, p->did_e164[0] ? p->did_e164 : NULL);
+        snprintf(n, sizeof(n), "%ld", size);
+        set_value(out, 8, n);
+        snprintf(n, sizeof(n), "%lld", (long long)(page - 1) * (long long)size);
+        set_value(out, 9, n);
+        out->n = N_PARAMS + 3;
+    } else if (kind == ANALYTICS_QOS && out->sql == qos_period_sql) {
+        set_value(out, 7, p->bucket && strcmp(p->bucket, "hour") == 0 ? "hour" : "day");
+        out->n = N_PARAMS + 1;
+    }
     return 0;
 }
 
@@ -281,9 +395,92 @@ static json_t *by_agent_json(const PGresult *res)
     return json_pack("{s:o}", "items", items);
 }
 
+static json_t *time_text(const PGresult *res, int row, int col)
+{
+    char buf[40];
+    if (PQgetisnull(res, row, col) ||
+        timefmt_format_utc((cdr_time)col_ll(res, row, col), buf, sizeof(buf)) == 0)
+        return json_null();
+    return json_string(buf);
+}
+
+static json_t *col_bool(const PGresult *res, int row, int col)
+{
+    return json_boolean(!PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't');
+}
+
+static json_t *col_real(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    return json_real(strtod(PQgetvalue(res, row, col), NULL));
+}
+
+static json_t *missed_item(const PGresult *res, int i, bool unique)
+{
+    if (unique)
+        return json_pack("{s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "from_uri",
+                         col_text(res, i, 1), "attempts", (json_int_t)col_ll(res, i, 2), "first_ts",
+                         time_text(res, i, 3), "last_ts", time_text(res, i, 4), "last_call_id",
+                         col_text(res, i, 5), "did_e164", col_text(res, i, 6), "store_id",
+                         col_text(res, i, 7), "callback_due", col_bool(res, i, 8));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "call_id", col_text(res, i, 1),
+                     "from_uri", col_text(res, i, 2), "did_e164", col_text(res, i, 3), "store_id",
+                     col_text(res, i, 4), "ext_number", col_text(res, i, 5), "start_ts",
+                     time_text(res, i, 6), "disposition", col_text(res, i, 7), "callback_due",
+                     col_bool(res, i, 8));
+}
+
+/* The page of missed calls (or callers), shaped like /api/cdr's. */
+static json_t *missed_json(const query_params *p, const PGresult *res)
+{
+    if (!p || PQntuples(res) < 1 || PQnfields(res) < 9)
+        return NULL;
+    json_t *items = json_array();
+    if (!items)
+        return NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 1))
+            continue; /* the row of an empty page: only the total */
+        json_t *it = missed_item(res, i, p->only_unique);
+        if (!it || json_array_append_new(items, it) != 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+    long page = p->page > 0 ? p->page : 1;
+    long size = p->page_size > 0 ? p->page_size : PARAMS_DEFAULT_PAGE_SIZE;
+    return json_pack("{s:o, s:I, s:I, s:I}", "items", items, "page", (json_int_t)page, "page_size",
+                     (json_int_t)size, "total", (json_int_t)col_ll(res, 0, 0));
+}
+
+static json_t *qos_json(const query_params *p, const PGresult *res)
+{
+    if (PQnfields(res) < 6)
+        return NULL;
+    const char *key = "period";
+    if (p && p->group_by && strcmp(p->group_by, "store") == 0)
+        key = "store_id";
+    else if (p && p->group_by && strcmp(p->group_by, "agent") == 0)
+        key = "ext_number";
+    json_t *items = json_array();
+    if (!items)
+        return NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_t *it = json_pack("{s:o, s:I, s:o, s:o, s:o, s:I}", key, col_text(res, i, 0), "calls",
+                               (json_int_t)col_ll(res, i, 1), "avg_mos", col_real(res, i, 2),
+                               "avg_jitter_ms", col_real(res, i, 3), "avg_loss_pct",
+                               col_real(res, i, 4), "poor_calls", (json_int_t)col_ll(res, i, 5));
+        if (!it || json_array_append_new(items, it) != 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+    return json_pack("{s:o}", "items", items);
+}
+
 json_t *analytics_json(analytics_kind kind, const query_params *p, const PGresult *res)
 {
-    (void)p;
     if (!res)
         return NULL;
     switch (kind) {
@@ -293,6 +490,10 @@ json_t *analytics_json(analytics_kind kind, const query_params *p, const PGresul
         return by_store_json(res);
     case ANALYTICS_BY_AGENT:
         return by_agent_json(res);
+    case ANALYTICS_MISSED:
+        return missed_json(p, res);
+    case ANALYTICS_QOS:
+        return qos_json(p, res);
     default:
         return NULL;
     }

@@ -23,7 +23,8 @@
 #define N_ROWS      1500 /* per tenant */
 #define N_STORES    3
 #define N_EXTS      6
-#define N_NUMBERS   25
+#define N_NUMBERS   27 /* the last two only in the explicit callback rows */
+#define N_DIDS      2
 #define DEADLINE_MS 20000
 #define EPS         1e-6
 
@@ -37,7 +38,10 @@ typedef struct row {
     int disp; /* 0 ANSWERED, 1 NO_ANSWER, 2 BUSY, 3 FAILED */
     int billsec;
     int number;
-    double mos; /* 0 = none */
+    int did;       /* inbound only; -1 = none */
+    double mos;    /* 0 = none */
+    double jitter; /* < 0 = none */
+    double loss;   /* < 0 = none */
 } row;
 
 static const char *const disp_name[] = {"ANSWERED", "NO_ANSWER", "BUSY", "FAILED"};
@@ -94,6 +98,11 @@ static void number(int n, char *buf, size_t len)
     snprintf(buf, len, "+39021234%04d", n);
 }
 
+static void did_name(int d, char *buf, size_t len)
+{
+    snprintf(buf, len, "+39020000001%d", d);
+}
+
 static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
 {
     PGresult *res = itest_query(c, sql, n, params);
@@ -126,12 +135,43 @@ static void generate(void)
         r->ext = (int)rnd(N_EXTS + 1) - 1;
         r->in = rnd(3) != 0;
         r->disp = rnd(2) ? 0 : 1 + (int)rnd(3);
-        r->number = (int)rnd(N_NUMBERS);
+        r->number = (int)rnd(N_NUMBERS - 2);
         if (r->disp == 0) {
             r->answer = r->start + rnd(40);
             r->billsec = (int)rnd(900);
         }
         r->mos = rnd(10) < 7 ? 1.0 + 0.25 * rnd(17) : 0;
+        r->did = r->in ? (int)rnd(N_DIDS + 1) - 1 : -1;
+        r->jitter = rnd(10) < 6 ? 0.5 * rnd(80) : -1;
+        r->loss = rnd(10) < 5 ? 0.25 * rnd(20) : -1;
+    }
+    /* Explicit callback cases in tenant A, 2025-09-30 10:xx UTC: number N_NUMBERS-2 misses at
+     * 10:20 and is called back (answered, outbound) at 10:40, so that call is no longer due;
+     * number N_NUMBERS-1 misses at 10:15 and 10:30 and nobody answers it: both due. */
+    const struct {
+        int min, number, disp;
+        bool in;
+    } x[] = {{20, N_NUMBERS - 2, 1, true},
+             {40, N_NUMBERS - 2, 0, false},
+             {15, N_NUMBERS - 1, 2, true},
+             {30, N_NUMBERS - 1, 3, true}};
+    for (int k = 0; k < 4; k++) {
+        row *r = &rows[N_ROWS - 4 + k];
+        *r = (row){.tenant = 0,
+                   .start = utc(2025, 9, 30, 10, x[k].min, 0),
+                   .store = 0,
+                   .ext = 1,
+                   .in = x[k].in,
+                   .disp = x[k].disp,
+                   .number = x[k].number,
+                   .did = x[k].in ? 1 : -1,
+                   .mos = 0,
+                   .jitter = -1,
+                   .loss = -1};
+        if (x[k].disp == 0) {
+            r->answer = r->start + 5;
+            r->billsec = 60;
+        }
     }
 }
 
@@ -139,14 +179,16 @@ static void insert_rows(PGconn *c)
 {
     static const char sql[] =
         "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, store_id, sip_domain, direction,"
-        " from_uri, to_uri, ext_number, user_id, answer_ts, end_ts, billsec, disposition, mos)"
+        " from_uri, to_uri, ext_number, user_id, answer_ts, end_ts, billsec, disposition, mos,"
+        " did_e164, jitter_ms, loss_pct)"
         " VALUES ($1, $2, to_timestamp($3::bigint), $4, $5, $6, $7, $8, $9, $10,"
-        " to_timestamp($11::bigint), to_timestamp($12::bigint), $13::int, $14, $15::real)";
+        " to_timestamp($11::bigint), to_timestamp($12::bigint), $13::int, $14, $15::real, $16,"
+        " $17::real, $18::real)";
     exec_ok(c, "BEGIN", 0, NULL);
     for (int i = 0; i < 2 * N_ROWS; i++) {
         const row *r = &rows[i];
         char call[32], start[24], store[40], ext[16], user[40], ans[24], end[24], bs[16], num[24],
-            mos[16];
+            mos[16], did[24], jit[16], loss[16];
         snprintf(call, sizeof(call), "call-%d", i);
         snprintf(start, sizeof(start), "%lld", r->start);
         if (r->store >= 0)
@@ -160,24 +202,31 @@ static void insert_rows(PGconn *c)
         snprintf(bs, sizeof(bs), "%d", r->billsec);
         number(r->number, num, sizeof(num));
         snprintf(mos, sizeof(mos), "%.2f", r->mos);
+        if (r->did >= 0)
+            did_name(r->did, did, sizeof(did));
+        snprintf(jit, sizeof(jit), "%.2f", r->jitter);
+        snprintf(loss, sizeof(loss), "%.2f", r->loss);
         /* the last extension has no user_id */
         bool has_user = r->ext >= 0 && r->ext != N_EXTS - 1;
-        const char *v[15] = {r->tenant ? TENANT_B : TENANT_A,
+        const char *v[18] = {r->tenant ? TENANT_B : TENANT_A,
                              call,
                              start,
                              r->store >= 0 ? store : NULL,
                              r->tenant ? DOMAIN_B : DOMAIN_A,
                              r->in ? "in" : "out",
                              r->in ? num : "sip:200@pbx",
-                             r->in ? "+390200000000" : num,
+                             r->in ? (r->did >= 0 ? did : "+390200000000") : num,
                              r->ext >= 0 ? ext : NULL,
                              has_user ? user : NULL,
                              r->answer ? ans : NULL,
                              end,
                              bs,
                              disp_name[r->disp],
-                             r->mos > 0 ? mos : NULL};
-        exec_ok(c, sql, 15, v);
+                             r->mos > 0 ? mos : NULL,
+                             r->did >= 0 ? did : NULL,
+                             r->jitter >= 0 ? jit : NULL,
+                             r->loss >= 0 ? loss : NULL};
+        exec_ok(c, sql, 18, v);
     }
     /* names for the first two stores of each tenant; the third stays unknown */
     for (int t = 0; t < 2; t++)
@@ -261,8 +310,10 @@ static json_t *ask_as(analytics_kind kind, const char *tenant, const char *stmt_
 {
     static query_params p;
     char param[64], err[256];
-    cr_assert(params_parse(qs, P_SIP_DOMAIN | P_FROM | P_TO | P_TZ | P_STORE, 0, &p, param,
-                           sizeof(param), err, sizeof(err)) == 0,
+    cr_assert(params_parse(qs,
+                           P_SIP_DOMAIN | P_FROM | P_TO | P_TZ | P_STORE | P_DID | P_ONLY_UNIQUE |
+                               P_PAGE | P_PAGE_SIZE | P_GROUP_BY | P_BUCKET,
+                           0, &p, param, sizeof(param), err, sizeof(err)) == 0,
               "%s: %s", qs, err);
     static sql_stmt st;
     cr_assert(analytics_stmt(kind, &p, &st, err, sizeof(err)) == 0, "%s", err);
@@ -613,7 +664,7 @@ Test(analytics, a_tenant_never_counts_another_tenants_rows)
     json_decref(j);
 }
 
-Test(analytics, missed_and_qos_are_refused_not_half_done)
+Test(analytics, missed_and_qos_need_a_range)
 {
     query_params p;
     memset(&p, 0, sizeof(p));
@@ -621,4 +672,440 @@ Test(analytics, missed_and_qos_are_refused_not_half_done)
     char err[128];
     cr_expect(analytics_stmt(ANALYTICS_MISSED, &p, &st, err, sizeof(err)) == -1);
     cr_expect(analytics_stmt(ANALYTICS_QOS, &p, &st, err, sizeof(err)) == -1);
+}
+
+/* ---- missed calls ---- */
+
+static void call_name(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "call-%d", i);
+}
+
+static void utc_text(long long t, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Newest first, then call_id descending. */
+static int newest_first(const void *a, const void *b)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    if (rows[i].start != rows[j].start)
+        return rows[i].start > rows[j].start ? -1 : 1;
+    char ci[32], cj[32];
+    call_name(i, ci, sizeof(ci));
+    call_name(j, cj, sizeof(cj));
+    return -strcmp(ci, cj);
+}
+
+static void expect_str(json_t *o, const char *key, const char *want, const char *ctx)
+{
+    json_t *v = json_object_get(o, key);
+    cr_assert(v, "%s: %s missing", ctx, key);
+    if (!want) {
+        cr_expect(json_is_null(v), "%s: %s should be null", ctx, key);
+        return;
+    }
+    cr_expect(json_is_string(v) && strcmp(json_string_value(v), want) == 0, "%s: %s = %s, want %s",
+              ctx, key, json_is_string(v) ? json_string_value(v) : "?", want);
+}
+
+static void expect_bool(json_t *o, const char *key, bool want, const char *ctx)
+{
+    json_t *v = json_object_get(o, key);
+    cr_assert(json_is_boolean(v), "%s: %s is not a boolean", ctx, key);
+    cr_expect_eq(json_is_true(v), want, "%s: %s should be %s", ctx, key, want ? "true" : "false");
+}
+
+/* The missed inbound calls of tenant t in [lo, hi) for store (-2 = all) and did (-2 = all),
+ * newest first, into 'out'; returns how many. */
+static int missed_rows(int t, long long lo, long long hi, int store, int did, int *out)
+{
+    int n = 0;
+    for (int i = 0; i < 2 * N_ROWS; i++) {
+        const row *r = &rows[i];
+        if (in_range(r, t, lo, hi, store) && r->in && r->disp != 0 && (did == -2 || r->did == did))
+            out[n++] = i;
+    }
+    qsort(out, (size_t)n, sizeof(int), newest_first);
+    return n;
+}
+
+static json_t *expect_page(json_t *j, const char *qs, long page, long size, long long total)
+{
+    expect_int(j, "page", page, qs);
+    expect_int(j, "page_size", size, qs);
+    expect_int(j, "total", total, qs);
+    json_t *items = json_object_get(j, "items");
+    cr_assert(json_is_array(items), "%s: no items", qs);
+    long long off = (page - 1) * size;
+    long long want = total - off < 0 ? 0 : (total - off > size ? size : total - off);
+    cr_assert_eq((long long)json_array_size(items), want, "%s: %zu items, want %lld", qs,
+                 json_array_size(items), want);
+    return items;
+}
+
+/* Checks /api/analytics/missed for 'qs' (which carries its own filters and paging). */
+static void check_missed(int t, const char *qs, long long lo, long long hi, int store, int did,
+                         long page, long size)
+{
+    static int m[2 * N_ROWS];
+    int n = missed_rows(t, lo, hi, store, did, m);
+    cr_assert(n > 0 || store != -2 || did != -2, "%s: no missed calls in range", qs);
+    json_t *j = ask(ANALYTICS_MISSED, t ? TENANT_B : TENANT_A, qs);
+    json_t *items = expect_page(j, qs, page, size, n);
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        int i = m[(page - 1) * size + (long)k];
+        const row *r = &rows[i];
+        char ctx[600], want[64];
+        snprintf(ctx, sizeof(ctx), "%s item %zu", qs, k);
+        call_name(i, want, sizeof(want));
+        expect_str(it, "call_id", want, ctx);
+        number(r->number, want, sizeof(want));
+        expect_str(it, "from_uri", want, ctx);
+        did_name(r->did, want, sizeof(want));
+        expect_str(it, "did_e164", r->did >= 0 ? want : NULL, ctx);
+        store_uuid(t, r->store, want, sizeof(want));
+        expect_str(it, "store_id", r->store >= 0 ? want : NULL, ctx);
+        ext_name(r->ext, want, sizeof(want));
+        expect_str(it, "ext_number", r->ext >= 0 ? want : NULL, ctx);
+        utc_text(r->start, want, sizeof(want));
+        expect_str(it, "start_ts", want, ctx);
+        expect_str(it, "disposition", disp_name[r->disp], ctx);
+        expect_bool(it, "callback_due", due(t, r->number, r->start), ctx);
+    }
+    json_decref(j);
+}
+
+/* One caller of the only_unique answer: its missed calls, latest first. */
+typedef struct caller {
+    int number, attempts, first, last; /* first/last: row indices */
+} caller;
+
+static int latest_caller_first(const void *a, const void *b)
+{
+    const caller *x = a, *y = b;
+    int c = newest_first(&x->last, &y->last);
+    if (rows[x->last].start != rows[y->last].start)
+        return c;
+    return y->number - x->number; /* same instant: from_uri descending */
+}
+
+static void check_missed_unique(int t, const char *qs, long long lo, long long hi, int store,
+                                int did, long page, long size)
+{
+    static int m[2 * N_ROWS];
+    int n = missed_rows(t, lo, hi, store, did, m);
+    caller c[N_NUMBERS];
+    int nc = 0;
+    for (int k = 0; k < n; k++) { /* newest first: the first seen is the latest */
+        int i = m[k], f = -1;
+        for (int q = 0; q < nc; q++)
+            if (c[q].number == rows[i].number)
+                f = q;
+        if (f < 0) {
+            c[nc] = (caller){.number = rows[i].number, .attempts = 0, .last = i};
+            f = nc++;
+        }
+        c[f].attempts++;
+        c[f].first = i;
+    }
+    qsort(c, (size_t)nc, sizeof(caller), latest_caller_first);
+    json_t *j = ask(ANALYTICS_MISSED, t ? TENANT_B : TENANT_A, qs);
+    json_t *items = expect_page(j, qs, page, size, nc);
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        const caller *e = &c[(page - 1) * size + (long)k];
+        const row *r = &rows[e->last];
+        char ctx[600], want[64];
+        snprintf(ctx, sizeof(ctx), "%s caller %zu", qs, k);
+        number(e->number, want, sizeof(want));
+        expect_str(it, "from_uri", want, ctx);
+        expect_int(it, "attempts", e->attempts, ctx);
+        utc_text(rows[e->first].start, want, sizeof(want));
+        expect_str(it, "first_ts", want, ctx);
+        utc_text(r->start, want, sizeof(want));
+        expect_str(it, "last_ts", want, ctx);
+        call_name(e->last, want, sizeof(want));
+        expect_str(it, "last_call_id", want, ctx);
+        did_name(r->did, want, sizeof(want));
+        expect_str(it, "did_e164", r->did >= 0 ? want : NULL, ctx);
+        store_uuid(t, r->store, want, sizeof(want));
+        expect_str(it, "store_id", r->store >= 0 ? want : NULL, ctx);
+        expect_bool(it, "callback_due", due(t, e->number, r->start), ctx);
+    }
+    json_decref(j);
+}
+
+Test(analytics, missed_matches_the_oracle)
+{
+    make_ranges();
+    char qs[600], id[40], did[24];
+    const int rk[] = {1, 5};
+    for (int q = 0; q < 2; q++) {
+        const range *g = &ranges[rk[q]];
+        check_missed(0, g->qs, g->lo, g->hi, -2, -2, 1, PARAMS_DEFAULT_PAGE_SIZE);
+        snprintf(qs, sizeof(qs), "%s&page=2&page_size=7", g->qs);
+        check_missed(0, qs, g->lo, g->hi, -2, -2, 2, 7);
+        snprintf(qs, sizeof(qs), "%s&page=1000&page_size=7", g->qs);
+        check_missed(0, qs, g->lo, g->hi, -2, -2, 1000, 7);
+        store_uuid(0, 1, id, sizeof(id));
+        did_name(0, did, sizeof(did));
+        snprintf(qs, sizeof(qs), "%s&store_id=%s&page_size=500", g->qs, id);
+        check_missed(0, qs, g->lo, g->hi, 1, -2, 1, 500);
+        snprintf(qs, sizeof(qs), "%s&did_e164=%%2B%s&page_size=500", g->qs, did + 1);
+        check_missed(0, qs, g->lo, g->hi, -2, 0, 1, 500);
+        snprintf(qs, sizeof(qs), "%s&did_e164=%%2B%s&store_id=%s&page=2&page_size=3", g->qs,
+                 did + 1, id);
+        check_missed(0, qs, g->lo, g->hi, 1, 0, 2, 3);
+    }
+}
+
+Test(analytics, missed_only_unique_matches_the_oracle)
+{
+    make_ranges();
+    char qs[600], id[40], did[24];
+    const int rk[] = {1, 5};
+    for (int q = 0; q < 2; q++) {
+        const range *g = &ranges[rk[q]];
+        snprintf(qs, sizeof(qs), "%s&only_unique=true", g->qs);
+        check_missed_unique(0, qs, g->lo, g->hi, -2, -2, 1, PARAMS_DEFAULT_PAGE_SIZE);
+        snprintf(qs, sizeof(qs), "%s&only_unique=true&page=2&page_size=5", g->qs);
+        check_missed_unique(0, qs, g->lo, g->hi, -2, -2, 2, 5);
+        store_uuid(0, 2, id, sizeof(id));
+        did_name(1, did, sizeof(did));
+        snprintf(qs, sizeof(qs), "%s&only_unique=true&store_id=%s&did_e164=%%2B%s", g->qs, id,
+                 did + 1);
+        check_missed_unique(0, qs, g->lo, g->hi, 2, 1, 1, PARAMS_DEFAULT_PAGE_SIZE);
+    }
+}
+
+/* The explicit callback rows: a missed call answered back later is not due, the others are. */
+Test(analytics, missed_callback_due_true_and_false)
+{
+    const char *qs = "sip_domain=" DOMAIN_A "&from=2025-09-30T10:10:00Z&to=2025-09-30T10:50:00Z";
+    int seen = 0;
+    json_t *j = ask(ANALYTICS_MISSED, TENANT_A, qs);
+    json_t *items = json_object_get(j, "items");
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        const char *id = json_string_value(json_object_get(it, "call_id"));
+        char want[32];
+        for (int x = N_ROWS - 4; x < N_ROWS; x++) {
+            call_name(x, want, sizeof(want));
+            if (id && strcmp(id, want) == 0) {
+                cr_expect(rows[x].in && rows[x].disp != 0, "%s is not a missed call", id);
+                expect_bool(it, "callback_due", x != N_ROWS - 4, want);
+                seen++;
+            }
+        }
+    }
+    cr_expect_eq(seen, 3, "the explicit missed calls: %d of 3", seen);
+    json_decref(j);
+    j = ask(ANALYTICS_MISSED, TENANT_A,
+            "sip_domain=" DOMAIN_A "&from=2025-09-30T10:10:00Z&to=2025-09-30T10:50:00Z"
+            "&only_unique=true");
+    items = json_object_get(j, "items");
+    seen = 0;
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        const char *from = json_string_value(json_object_get(it, "from_uri"));
+        for (int n = N_NUMBERS - 2; n < N_NUMBERS; n++) {
+            char want[32];
+            number(n, want, sizeof(want));
+            if (from && strcmp(from, want) == 0) {
+                expect_int(it, "attempts", n == N_NUMBERS - 2 ? 1 : 2, want);
+                expect_bool(it, "callback_due", n == N_NUMBERS - 1, want);
+                seen++;
+            }
+        }
+    }
+    cr_expect_eq(seen, 2, "the explicit callers: %d of 2", seen);
+    json_decref(j);
+    check_missed(0, qs, utc(2025, 9, 30, 10, 10, 0), utc(2025, 9, 30, 10, 50, 0), -2, -2, 1,
+                 PARAMS_DEFAULT_PAGE_SIZE);
+}
+
+Test(analytics, missed_is_per_tenant)
+{
+    long long lo = utc(2025, 9, 29, 3, 17, 45), hi = utc(2025, 10, 1, 19, 42, 10);
+    const char *qs = "sip_domain=" DOMAIN_B "&from=2025-09-29T03:17:45Z&to=2025-10-01T19:42:10Z";
+    check_missed(1, qs, lo, hi, -2, -2, 1, PARAMS_DEFAULT_PAGE_SIZE);
+    char uq[300];
+    snprintf(uq, sizeof(uq), "%s&only_unique=true", qs);
+    check_missed_unique(1, uq, lo, hi, -2, -2, 1, PARAMS_DEFAULT_PAGE_SIZE);
+    /* A's store in B's request: nothing */
+    char id[40], sq[300];
+    store_uuid(0, 0, id, sizeof(id));
+    snprintf(sq, sizeof(sq), "%s&store_id=%s", qs, id);
+    json_t *j = ask(ANALYTICS_MISSED, TENANT_B, sq);
+    expect_page(j, sq, 1, PARAMS_DEFAULT_PAGE_SIZE, 0);
+    json_decref(j);
+    /* the statement naming B inside A's transaction: row-level security leaves nothing */
+    j = ask_as(ANALYTICS_MISSED, TENANT_A, TENANT_B, qs);
+    expect_page(j, qs, 1, PARAMS_DEFAULT_PAGE_SIZE, 0);
+    json_decref(j);
+    j = ask_as(ANALYTICS_QOS, TENANT_A, TENANT_B, qs);
+    cr_expect_eq(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+}
+
+/* ---- QoS ---- */
+
+typedef struct qagg {
+    char key[48];
+    long long calls, mos_n, jit_n, loss_n, poor;
+    double mos, jit, loss;
+} qagg;
+
+enum { Q_DAY, Q_HOUR, Q_STORE, Q_AGENT };
+
+/* The group key of r; false when r belongs to no group. 'tz_off' is the zone's offset in
+ * seconds (constant over the data: Europe/Rome is +02:00 until 2025-10-26). */
+static bool qos_key(int by, int t, const row *r, long tz_off, char *buf, size_t len)
+{
+    struct tm tm;
+    time_t tt;
+    switch (by) {
+    case Q_DAY:
+        tt = (time_t)(r->start + tz_off);
+        gmtime_r(&tt, &tm);
+        strftime(buf, len, "%Y-%m-%d", &tm);
+        return true;
+    case Q_HOUR:
+        tt = (time_t)r->start;
+        gmtime_r(&tt, &tm);
+        strftime(buf, len, "%Y-%m-%dT%H:00:00Z", &tm);
+        return true;
+    case Q_STORE:
+        if (r->store < 0)
+            snprintf(buf, len, "-");
+        else
+            store_uuid(t, r->store, buf, len);
+        return true;
+    default:
+        if (r->ext < 0)
+            return false;
+        ext_name(r->ext, buf, len);
+        return true;
+    }
+}
+
+static void check_qos(int t, const char *qs, long long lo, long long hi, int store, int by,
+                      long tz_off)
+{
+    static qagg g[200];
+    int ng = 0;
+    for (int i = 0; i < 2 * N_ROWS; i++) {
+        const row *r = &rows[i];
+        char key[48];
+        if (!in_range(r, t, lo, hi, store) || !qos_key(by, t, r, tz_off, key, sizeof(key)))
+            continue;
+        int f = -1;
+        for (int q = 0; q < ng; q++)
+            if (strcmp(g[q].key, key) == 0)
+                f = q;
+        if (f < 0) {
+            cr_assert(ng < 200);
+            memset(&g[ng], 0, sizeof(g[ng]));
+            snprintf(g[ng].key, sizeof(g[ng].key), "%s", key);
+            f = ng++;
+        }
+        qagg *a = &g[f];
+        a->calls++;
+        if (r->mos > 0) {
+            a->mos += r->mos;
+            a->mos_n++;
+            a->poor += r->mos < 3.6;
+        }
+        if (r->jitter >= 0) {
+            a->jit += r->jitter;
+            a->jit_n++;
+        }
+        if (r->loss >= 0) {
+            a->loss += r->loss;
+            a->loss_n++;
+        }
+    }
+    cr_assert(ng > 0, "%s: no groups", qs);
+    const char *name = by == Q_STORE ? "store_id" : by == Q_AGENT ? "ext_number" : "period";
+    json_t *j = ask(ANALYTICS_QOS, t ? TENANT_B : TENANT_A, qs);
+    json_t *items = json_object_get(j, "items");
+    cr_assert(json_is_array(items), "%s: no items", qs);
+    cr_assert_eq(json_array_size(items), (size_t)ng, "%s: %zu groups, want %d", qs,
+                 json_array_size(items), ng);
+    const char *prev_key = NULL;
+    long long prev_calls = -1;
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        json_t *kv = json_object_get(it, name);
+        cr_assert(kv, "%s: item %zu has no %s", qs, k, name);
+        const char *key = json_is_null(kv) ? "-" : json_string_value(kv);
+        cr_assert(key, "%s: item %zu: %s is not a string", qs, k, name);
+        cr_assert(by == Q_STORE || strcmp(key, "-") != 0, "%s: null %s", qs, name);
+        int f = -1;
+        for (int q = 0; q < ng; q++)
+            if (strcmp(g[q].key, key) == 0)
+                f = q;
+        cr_assert(f >= 0, "%s: unexpected %s %s", qs, name, key);
+        const qagg *a = &g[f];
+        char ctx[600];
+        snprintf(ctx, sizeof(ctx), "%s %s %s", qs, name, key);
+        expect_int(it, "calls", a->calls, ctx);
+        expect_num(it, "avg_mos", a->mos_n > 0, a->mos / (double)a->mos_n, ctx);
+        expect_num(it, "avg_jitter_ms", a->jit_n > 0, a->jit / (double)a->jit_n, ctx);
+        expect_num(it, "avg_loss_pct", a->loss_n > 0, a->loss / (double)a->loss_n, ctx);
+        expect_int(it, "poor_calls", a->poor, ctx);
+        if (by == Q_DAY || by == Q_HOUR)
+            cr_expect(!prev_key || strcmp(prev_key, key) < 0, "%s: periods out of order", ctx);
+        else
+            cr_expect(prev_calls < 0 || a->calls <= prev_calls, "%s: not by calls", ctx);
+        prev_key = key;
+        prev_calls = a->calls;
+    }
+    json_decref(j);
+}
+
+Test(analytics, qos_matches_the_oracle)
+{
+    make_ranges();
+    char qs[600], id[40];
+    /* edges off the hour, UTC */
+    const range *g = &ranges[1];
+    snprintf(qs, sizeof(qs), "%s&group_by=period&bucket=hour", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_HOUR, 0);
+    snprintf(qs, sizeof(qs), "%s&group_by=period&bucket=day", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_DAY, 0);
+    check_qos(0, g->qs, g->lo, g->hi, -2, Q_DAY, 0); /* the defaults: period, day */
+    snprintf(qs, sizeof(qs), "%s&group_by=store", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_STORE, 0);
+    snprintf(qs, sizeof(qs), "%s&group_by=agent", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_AGENT, 0);
+    store_uuid(0, 1, id, sizeof(id));
+    snprintf(qs, sizeof(qs), "%s&group_by=agent&store_id=%s", g->qs, id);
+    check_qos(0, qs, g->lo, g->hi, 1, Q_AGENT, 0);
+    snprintf(qs, sizeof(qs), "%s&group_by=period&bucket=hour&store_id=%s", g->qs, id);
+    check_qos(0, qs, g->lo, g->hi, 1, Q_HOUR, 0);
+    /* date-only days of Europe/Rome: day buckets in Rome, hours in UTC */
+    g = &ranges[5];
+    snprintf(qs, sizeof(qs), "%s&group_by=period&bucket=day", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_DAY, 2 * 3600);
+    snprintf(qs, sizeof(qs), "%s&group_by=period&bucket=hour", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_HOUR, 0);
+    snprintf(qs, sizeof(qs), "%s&group_by=store", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_STORE, 0);
+    snprintf(qs, sizeof(qs), "%s&group_by=agent", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_AGENT, 0);
+    snprintf(qs, sizeof(qs), "%s&group_by=store&store_id=%s", g->qs, id);
+    check_qos(0, qs, g->lo, g->hi, 1, Q_STORE, 0);
+    /* tenant B */
+    long long lo = utc(2025, 9, 29, 3, 17, 45), hi = utc(2025, 10, 1, 19, 42, 10);
+    check_qos(1,
+              "sip_domain=" DOMAIN_B
+              "&from=2025-09-29T03:17:45Z&to=2025-10-01T19:42:10Z&group_by=store",
+              lo, hi, -2, Q_STORE, 0);
 }
