@@ -16,9 +16,9 @@
  * Without from and to the range is the 7 days up to now(); with only one of them, to defaults
  * to now() and from to 7 days before to.
  *
- * The page statement answers the exact total (a count over the filters and the range, cursor
- * and offset aside) in every row; an empty page still has one row, whose call_id is NULL, to
- * carry it. */
+ * The page statement answers the exact total (the rows matching the filters and the range, cursor
+ * and offset aside; see SQL_TOTAL_CTE) in every row; an empty page still has one row, whose call_id
+ * is NULL, to carry it. */
 #include "search.h"
 
 #include <stdio.h>
@@ -80,9 +80,44 @@ enum {
     COL_TOTAL, /* page statement only */
 };
 
+/* The filters without the range, for the total's raw edges. */
+#define SQL_EDGE_FILTERS                                                                           \
+    "c.tenant_id = " SQL_TENANT " AND ($6::text IS NULL OR c.direction = $6::text)"                \
+    " AND ($7::text IS NULL OR c.disposition = $7::text)"                                          \
+    " AND ($8::text IS NULL OR c.did_e164 = $8::text)"                                             \
+    " AND ($9::text IS NULL OR c.ext_number = $9::text)"                                           \
+    " AND ($10::uuid IS NULL OR c.store_id = $10::uuid)"
+
+/* The total: lo..hi is the range; h0 = the first UTC hour boundary at or after lo, h1 = the last
+ * one at or before hi. The whole hours [h0, h1) are summed from the store rollup (it keeps
+ * tenant, store, hour, direction and a count per disposition), the rest, [lo, min(h0, hi)) and
+ * [max(h0, h1), hi), is counted in voip_cdr. The rollup knows neither DID nor extension: with
+ * either filter h0 = h1 = hi and every row is counted raw, through the index of that filter.
+ * The writer updates the rollup in the transaction that inserts the rows, so both agree in any
+ * snapshot. */
+#define SQL_TOTAL_CTE                                                                              \
+    "r AS (SELECT " SQL_LO " AS lo, " SQL_HI " AS hi), "                                           \
+    "b AS (SELECT lo, hi,"                                                                         \
+    " CASE WHEN $8::text IS NOT NULL OR $9::text IS NOT NULL THEN hi"                              \
+    "  WHEN date_trunc('hour', lo, 'UTC') = lo THEN lo"                                            \
+    "  ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END AS h0,"                          \
+    " CASE WHEN $8::text IS NOT NULL OR $9::text IS NOT NULL THEN hi"                              \
+    "  ELSE date_trunc('hour', hi, 'UTC') END AS h1 FROM r), "                                     \
+    "t AS (SELECT"                                                                                 \
+    " (SELECT coalesce(sum(CASE WHEN $7::text IS NULL THEN s.calls"                                \
+    "   WHEN $7::text = 'ANSWERED' THEN s.answered WHEN $7::text = 'NO_ANSWER' THEN s.no_answer"   \
+    "   WHEN $7::text = 'BUSY' THEN s.busy WHEN $7::text = 'FAILED' THEN s.failed END), 0)"        \
+    "   FROM b JOIN voip_cdr_rollup_store_hour s ON s.hour >= b.h0 AND s.hour < b.h1"              \
+    "  WHERE s.tenant_id = " SQL_TENANT " AND ($6::text IS NULL OR s.direction = $6::text)"        \
+    "   AND ($10::uuid IS NULL OR s.store_id = $10::uuid))"                                        \
+    " + (SELECT count(*) FROM b JOIN voip_cdr c"                                                   \
+    "   ON c.start_ts >= b.lo AND c.start_ts < least(b.h0, b.hi) WHERE " SQL_EDGE_FILTERS ")"      \
+    " + (SELECT count(*) FROM b JOIN voip_cdr c"                                                   \
+    "   ON c.start_ts >= greatest(b.h0, b.h1) AND c.start_ts < b.hi WHERE " SQL_EDGE_FILTERS ")"   \
+    " AS total), "
+
 static const char page_sql[] =
-    "WITH t AS (SELECT count(*) AS total FROM voip_cdr c WHERE " SQL_FILTERS "), "
-    "p AS (SELECT " SQL_COLS " FROM voip_cdr c WHERE " SQL_FILTERS
+    "WITH " SQL_TOTAL_CTE "p AS (SELECT " SQL_COLS " FROM voip_cdr c WHERE " SQL_FILTERS
     " AND ($13::timestamptz IS NULL OR (c.start_ts, c.call_id) < ($13::timestamptz, $14::text))"
     " ORDER BY c.start_ts DESC, c.call_id DESC LIMIT $11::int8 OFFSET $12::int8) "
     "SELECT p.*, t.total FROM t LEFT JOIN p ON true ORDER BY p.start_ts_us DESC, p.call_id DESC";
