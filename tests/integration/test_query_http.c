@@ -14,6 +14,7 @@
 #include "http_client.h"
 #include "itest.h"
 #include "proc.h"
+#include "query_run.h"
 
 #define LOCALHOST  "127.0.0.1"
 #define PER_TENANT 150
@@ -25,9 +26,7 @@
 #define TIMEOUT_MS 10000
 
 static itest_db db;
-static pid_t query_pid;
-static int query_port;
-static char log_path[1200];
+static query_run query;
 static http_conn conn;
 static char *token_a;
 
@@ -86,9 +85,7 @@ static void setup(void)
 static void teardown(void)
 {
     http_close(&conn);
-    if (query_pid > 0)
-        proc_kill(query_pid);
-    query_pid = 0;
+    query_run_kill(&query);
     free(token_a);
     token_a = NULL;
     itest_db_drop(&db);
@@ -96,49 +93,13 @@ static void teardown(void)
 
 TestSuite(query_http, .init = setup, .fini = teardown, .timeout = 300);
 
-/* Starts cdr-query on a free port as cdr_reader with 'tenant_burst' and waits for /readyz. */
+/* Starts cdr-query with a tenant rate of 1/s and 'tenant_burst', and connects to it. */
 static void query_start(const char *tenant_burst)
 {
-    char listen[64], pg[ITEST_URL_MAX + 32], reader[ITEST_URL_MAX], burst[64], err[256];
-    cr_assert(itest_db_url(&db, "cdr_reader", reader, sizeof(reader)) == 0);
-    query_port = proc_free_port();
-    snprintf(listen, sizeof(listen), "CDR_QUERY_LISTEN=%s:%d", LOCALHOST, query_port);
-    snprintf(pg, sizeof(pg), "CDR_QUERY_PG_URL=%s", reader);
+    char burst[64], err[256];
     snprintf(burst, sizeof(burst), "CDR_QUERY_TENANT_BURST=%s", tenant_burst);
-    const char *env[] = {listen,
-                         pg,
-                         burst,
-                         "CDR_QUERY_TENANT_RATE=1",
-                         "CDR_QUERY_IP_BURST=100000",
-                         "CDR_QUERY_IP_RATE=100000",
-                         "CDR_QUERY_PG_CONNS=2",
-                         "CDR_JWT_SECRET=" SECRET,
-                         "CDR_LOG_LEVEL=warn",
-                         NULL};
-    char dir[] = "/tmp/qhttpXXXXXX";
-    cr_assert(mkdtemp(dir));
-    snprintf(log_path, sizeof(log_path), "%s/query.log", dir);
-    const char *argv[] = {CDR_BIN_DIR "/cdr-query", NULL};
-    query_pid = proc_spawn(argv, env, log_path);
-    int64_t deadline = itest_now_ms() + 20000;
-    for (;;) {
-        cr_assert(proc_wait_exit(query_pid, 0) == -1, "cdr-query ended; log:\n%s",
-                  proc_log_tail(log_path));
-        http_conn c = {.fd = -1};
-        http_response r;
-        int status = 0;
-        if (http_connect(&c, LOCALHOST, query_port, 500, err, sizeof(err)) == 0 &&
-            http_request(&c, "GET", "/readyz", NULL, 0, NULL, 0, &r, err, sizeof(err)) == 0) {
-            status = r.status;
-            http_response_free(&r);
-        }
-        http_close(&c);
-        if (status == 200)
-            break;
-        cr_assert(itest_now_ms() < deadline, "no /readyz 200; log:\n%s", proc_log_tail(log_path));
-        itest_sleep_ms(50);
-    }
-    cr_assert(http_connect(&conn, LOCALHOST, query_port, TIMEOUT_MS, err, sizeof(err)) == 0, "%s",
+    query_run_start(&query, &db, (const char *const[]){"CDR_QUERY_TENANT_RATE=1", burst, NULL});
+    cr_assert(http_connect(&conn, LOCALHOST, query.port, TIMEOUT_MS, err, sizeof(err)) == 0, "%s",
               err);
 }
 
@@ -146,14 +107,7 @@ static void query_start(const char *tenant_burst)
 static void query_stop(void)
 {
     http_close(&conn);
-    kill(query_pid, SIGTERM);
-    int st = proc_wait_exit(query_pid, 10000);
-    pid_t pid = query_pid;
-    query_pid = 0;
-    if (st == -1)
-        proc_kill(pid);
-    cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "cdr-query did not exit 0 on SIGTERM; log:\n%s", proc_log_tail(log_path));
+    query_run_stop(&query);
 }
 
 /* GET 'path' with 'token' (NULL: none) and 'accept' (NULL: none). */
@@ -169,7 +123,7 @@ static void get(const char *path, const char *token, const char *accept, http_re
     if (accept)
         h[n++] = (http_header){"Accept", accept};
     cr_assert(http_request(&conn, "GET", path, h, n, NULL, 0, r, err, sizeof(err)) == 0,
-              "GET %s: %s; log:\n%s", path, err, proc_log_tail(log_path));
+              "GET %s: %s; log:\n%s", path, err, proc_log_tail(query.log));
 }
 
 /* GET with tenant A's token, asserting 'status'; returns the parsed body. */
