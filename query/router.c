@@ -7,11 +7,13 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "analytics.h"
@@ -96,6 +98,7 @@ typedef struct qreq {
     bool paused;
     cdr_buf chunk;
     struct event *poll; /* watches the output draining while the job is paused */
+    struct event *gone; /* watches the client's socket for its end while the answer is due */
 } qreq;
 
 static int64_t mono_us(void)
@@ -127,20 +130,68 @@ static void qreq_free(qreq *q)
         evhttp_connection_set_closecb(q->conn, NULL, NULL);
     if (q->poll)
         event_free(q->poll);
+    if (q->gone)
+        event_free(q->gone);
     cdr_buf_free(&q->chunk);
     q->r->in_flight--;
     free(q);
 }
 
-/* The client went away before its answer (evhttp's connection close callback): the query is
- * canceled; its 'done' still comes and frees the context. */
-static void on_client_close(struct evhttp_connection *conn, void *arg)
+/* The client went away before its answer: the query is canceled; its 'done' still comes,
+ * answers into the void (evhttp then drops the connection) and frees the context. */
+static void client_gone(qreq *q)
 {
-    qreq *q = arg;
-    (void)conn;
+    if (q->gone) {
+        event_free(q->gone);
+        q->gone = NULL;
+    }
+    if (q->conn)
+        evhttp_connection_set_closecb(q->conn, NULL, NULL);
     q->conn = NULL;
     if (q->job)
         pg_job_cancel(q->job);
+}
+
+/* evhttp's connection close callback: it noticed the end itself (a failed write). */
+static void on_client_close(struct evhttp_connection *conn, void *arg)
+{
+    (void)conn;
+    client_gone(arg);
+}
+
+/* evhttp stops reading a connection while its request is being answered, so it does not see
+ * a client that closes meanwhile; this event watches the socket until the answer is done. An
+ * end of stream or a reset means the client has gone (as a proxy treats a client that closes
+ * early). Bytes mean a next request sent ahead: evhttp reads it after this answer, and the
+ * watch stops. */
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    qreq *q = arg;
+    (void)what;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0)
+        return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        event_add(q->gone, NULL);
+        return;
+    }
+    client_gone(q);
+}
+
+/* Starts watching the client of 'q' for its end; without the watch (no memory) only evhttp's
+ * close callback tells. */
+static void watch_client(qreq *q)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(q->conn);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0)
+        return;
+    q->gone = event_new(q->r->base, fd, EV_READ, on_client_readable, q);
+    if (q->gone && event_add(q->gone, NULL) != 0) {
+        event_free(q->gone);
+        q->gone = NULL;
+    }
 }
 
 /* A failed job's answer: an unknown time zone is the client's 400; the rest is ours. */
@@ -426,8 +477,10 @@ static void handle_api(router *r, struct evhttp_request *req, endpoint ep, const
         goto free_answered;
     }
     q->conn = conn;
-    if (conn)
+    if (conn) {
         evhttp_connection_set_closecb(conn, on_client_close, q);
+        watch_client(q);
+    }
     return;
 
 free_answered:
