@@ -12,35 +12,16 @@
 
 #include "ctl.h"
 #include "pg_util.h"
+#include "rollup_sql.h"
 
 /* Transaction advisory lock of a rebuild: "cdr_roll" read as a big-endian int64. */
 #define ROLLUPS_LOCK_KEY "7161975061693295724"
-#define NO_STORE         "'00000000-0000-0000-0000-000000000000'::uuid"
 
 /* The range: start_ts (or hour) in [$1 00:00Z, $2 + 1 day 00:00Z), whatever the session's
  * TimeZone. */
 #define RANGE_LO "(($1::date)::timestamp AT TIME ZONE 'UTC')"
 #define RANGE_HI "(($2::date + 1)::timestamp AT TIME ZONE 'UTC')"
 #define IN_RANGE "start_ts >= " RANGE_LO " AND start_ts < " RANGE_HI
-
-/* The measures of both rollups, as the writer computes them. MOS is compared as real, its
- * stored type, so that a MOS of exactly 3.6 is not poor. */
-#define ROLLUP_COLUMNS                                                                             \
-    "calls, answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n, "          \
-    "jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n"
-#define ROLLUP_MEASURES                                                                            \
-    "count(*), "                                                                                   \
-    "count(*) FILTER (WHERE disposition = 'ANSWERED'), "                                           \
-    "count(*) FILTER (WHERE disposition = 'NO_ANSWER'), "                                          \
-    "count(*) FILTER (WHERE disposition = 'BUSY'), "                                               \
-    "count(*) FILTER (WHERE disposition = 'FAILED'), "                                             \
-    "coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0), "                          \
-    "coalesce(sum(extract(epoch FROM answer_ts - start_ts)::float8) "                              \
-    "         FILTER (WHERE disposition = 'ANSWERED'), 0), "                                       \
-    "coalesce(sum(mos::float8), 0), count(mos), "                                                  \
-    "coalesce(sum(jitter_ms::float8), 0), count(jitter_ms), "                                      \
-    "coalesce(sum(loss_pct::float8), 0), count(loss_pct), "                                        \
-    "count(*) FILTER (WHERE mos < 3.6::real)"
 
 /* Keeps writers' rollup upserts waiting until the rebuild commits. Without it a writer's batch
  * committed between the DELETE and the snapshot of the INSERT would be counted twice (by its
@@ -62,24 +43,16 @@ static const char insert_store_sql[] =
     "WITH ins AS ("
     "  INSERT INTO public.voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, "
     "" ROLLUP_COLUMNS ")"
-    "  SELECT tenant_id, coalesce(store_id, " NO_STORE "), date_trunc('hour', start_ts, 'UTC'),"
-    "      direction, " ROLLUP_MEASURES "    FROM public.voip_cdr WHERE " IN_RANGE
-    "   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    "  SELECT " ROLLUP_STORE_HOUR_KEY ", " ROLLUP_MEASURES
+    "    FROM public.voip_cdr WHERE " IN_RANGE "   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  RETURNING calls"
     ") SELECT count(*), coalesce(sum(calls), 0) FROM ins";
 
-/* The latest non-null user_id and store_id of the day; call_id orders calls that started at
- * the same instant, so that a rebuild always picks the same one. */
 static const char insert_ext_sql[] =
     "WITH ins AS ("
     "  INSERT INTO public.voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, "
     "" ROLLUP_COLUMNS ", user_id, store_id)"
-    "  SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date, direction, "
-    "" ROLLUP_MEASURES ","
-    "      (array_agg(user_id ORDER BY start_ts DESC, call_id DESC)"
-    "          FILTER (WHERE user_id IS NOT NULL))[1],"
-    "      (array_agg(store_id ORDER BY start_ts DESC, call_id DESC)"
-    "          FILTER (WHERE store_id IS NOT NULL))[1]"
+    "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_MEASURES ", " ROLLUP_EXT_LATEST
     "    FROM public.voip_cdr WHERE ext_number IS NOT NULL AND " IN_RANGE
     "   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  RETURNING 1"
@@ -90,7 +63,7 @@ static const char insert_ext_sql[] =
 static const char upsert_callback_sql[] =
     "WITH up AS ("
     "  INSERT INTO public.voip_callback_state AS c (tenant_id, number, last_answered_ts)"
-    "  SELECT tenant_id, CASE WHEN direction = 'in' THEN from_uri ELSE to_uri END, max(start_ts)"
+    "  SELECT " ROLLUP_CALLBACK_SELECT
     "    FROM public.voip_cdr WHERE disposition = 'ANSWERED' AND " IN_RANGE
     "   GROUP BY 1, 2 ORDER BY 1, 2"
     "  ON CONFLICT (tenant_id, number) DO UPDATE"

@@ -18,6 +18,7 @@
 #include "cdr_codec.h"
 #include "errfmt.h"
 #include "log.h"
+#include "rollup_sql.h"
 #include "timefmt.h"
 
 #define COMPONENT  "writer"
@@ -26,7 +27,6 @@
 #define WHERE_MAX  512
 #define STAGE_CDR  "pg_temp.cdr_stage"
 #define STAGE_REJ  "pg_temp.reject_stage"
-#define NO_STORE   "'00000000-0000-0000-0000-000000000000'::uuid"
 
 /* Session temp tables: ON COMMIT DELETE ROWS empties them at every commit, so a batch never
  * sees the rows of the one before, and no other session ever sees them. */
@@ -44,24 +44,6 @@ static const char copy_rej_sql[] =
     "ext_number, user_id, answer_ts, end_ts, billsec, disposition, recording_url, mos, "           \
     "jitter_ms, loss_pct, meta_json, ingested_at"
 
-/* The measures of both rollups (docs/schema.md), over the rows just inserted. MOS is compared
- * as real, its stored type, so that a MOS of exactly 3.6 is not poor. */
-#define ROLLUP_COLUMNS                                                                             \
-    "calls, answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n, "          \
-    "jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n"
-#define ROLLUP_MEASURES                                                                            \
-    "count(*), "                                                                                   \
-    "count(*) FILTER (WHERE disposition = 'ANSWERED'), "                                           \
-    "count(*) FILTER (WHERE disposition = 'NO_ANSWER'), "                                          \
-    "count(*) FILTER (WHERE disposition = 'BUSY'), "                                               \
-    "count(*) FILTER (WHERE disposition = 'FAILED'), "                                             \
-    "coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0), "                          \
-    "coalesce(sum(extract(epoch FROM answer_ts - start_ts)::float8) "                              \
-    "         FILTER (WHERE disposition = 'ANSWERED'), 0), "                                       \
-    "coalesce(sum(mos::float8), 0), count(mos), "                                                  \
-    "coalesce(sum(jitter_ms::float8), 0), count(jitter_ms), "                                      \
-    "coalesce(sum(loss_pct::float8), 0), count(loss_pct), "                                        \
-    "count(*) FILTER (WHERE mos < 3.6::real)"
 #define ROLLUP_ADD                                                                                 \
     "calls = r.calls + excluded.calls, answered = r.answered + excluded.answered, "                \
     "no_answer = r.no_answer + excluded.no_answer, busy = r.busy + excluded.busy, "                \
@@ -80,28 +62,25 @@ static const char batch_sql[] =
     "  INSERT INTO public.voip_cdr (" VOIP_CDR_COLUMNS ")"
     "  SELECT " VOIP_CDR_COLUMNS " FROM " STAGE_CDR " ORDER BY tenant_id, call_id, start_ts"
     "  ON CONFLICT DO NOTHING"
-    "  RETURNING tenant_id, store_id, start_ts, answer_ts, direction, disposition, billsec,"
-    "      ext_number, user_id, mos, jitter_ms, loss_pct, from_uri, to_uri"
+    "  RETURNING tenant_id, call_id, store_id, start_ts, answer_ts, direction, disposition,"
+    "      billsec, ext_number, user_id, mos, jitter_ms, loss_pct, from_uri, to_uri"
     "), store_hour AS ("
     "  INSERT INTO public.voip_cdr_rollup_store_hour AS r (tenant_id, store_id, hour, "
     "direction, " ROLLUP_COLUMNS ")"
-    "  SELECT tenant_id, coalesce(store_id, " NO_STORE "), date_trunc('hour', start_ts, 'UTC'),"
-    "      direction, " ROLLUP_MEASURES "    FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    "  SELECT " ROLLUP_STORE_HOUR_KEY ", " ROLLUP_MEASURES
+    "    FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  ON CONFLICT (tenant_id, store_id, hour, direction) DO UPDATE SET " ROLLUP_ADD
     "), ext_day AS ("
     "  INSERT INTO public.voip_cdr_rollup_ext_day AS r (tenant_id, ext_number, day, "
     "direction, " ROLLUP_COLUMNS ", user_id, store_id)"
-    "  SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date, "
-    "direction, " ROLLUP_MEASURES ","
-    "      (array_agg(user_id ORDER BY start_ts DESC) FILTER (WHERE user_id IS NOT NULL))[1],"
-    "      (array_agg(store_id ORDER BY start_ts DESC) FILTER (WHERE store_id IS NOT NULL))[1]"
+    "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_MEASURES ", " ROLLUP_EXT_LATEST
     "    FROM ins WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  ON CONFLICT (tenant_id, ext_number, day, direction) DO UPDATE SET " ROLLUP_ADD ","
     "      user_id = coalesce(excluded.user_id, r.user_id),"
     "      store_id = coalesce(excluded.store_id, r.store_id)"
     "), callback AS ("
     "  INSERT INTO public.voip_callback_state AS c (tenant_id, number, last_answered_ts)"
-    "  SELECT tenant_id, CASE WHEN direction = 'in' THEN from_uri ELSE to_uri END, max(start_ts)"
+    "  SELECT " ROLLUP_CALLBACK_SELECT
     "    FROM ins WHERE disposition = 'ANSWERED' GROUP BY 1, 2 ORDER BY 1, 2"
     "  ON CONFLICT (tenant_id, number) DO UPDATE"
     "     SET last_answered_ts = GREATEST(c.last_answered_ts, excluded.last_answered_ts)"

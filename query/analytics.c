@@ -18,9 +18,8 @@
 #include <string.h>
 
 #include "errfmt.h"
+#include "rollup_sql.h"
 #include "timefmt.h"
-
-#define NO_STORE "'00000000-0000-0000-0000-000000000000'::uuid"
 
 /* The range, the tenant and the store filter (one row). lo..hi is the range [from, to);
  * h0 = the first hour boundary at or after lo, h1 = the last one at or before hi: the hours
@@ -49,7 +48,7 @@
 /* One row per rollup row and per raw CDR at the edges: direction, store (all-zero = none),
  * calls, answered, billsec of answered, ring seconds of answered. */
 #define RAW_MEASURES                                                                               \
-    "c.direction, coalesce(c.store_id, " NO_STORE "), 1::bigint,"                                  \
+    "c.direction, coalesce(c.store_id, " ROLLUP_NO_STORE "), 1::bigint,"                           \
     " (c.disposition = 'ANSWERED')::int::bigint,"                                                  \
     " CASE WHEN c.disposition = 'ANSWERED' THEN c.billsec ELSE 0 END::bigint,"                     \
     " CASE WHEN c.disposition = 'ANSWERED'"                                                        \
@@ -107,7 +106,7 @@ static const char by_store_sql[] = RANGE_CTE STORE_HOUR_CTE
     "  coalesce(sum(answered) FILTER (WHERE direction = 'out'), 0)::bigint AS out_answered"
     "  FROM m GROUP BY store"
     ")"
-    " SELECT NULLIF(g.store, " NO_STORE ")::text, st.name, g.total, g.answered, g.missed,"
+    " SELECT NULLIF(g.store, " ROLLUP_NO_STORE ")::text, st.name, g.total, g.answered, g.missed,"
     "  g.billsec, g.out_calls, g.out_answered"
     " FROM g CROSS JOIN b"
     " LEFT JOIN public.voip_stores st ON st.tenant_id = b.tid AND st.store_id = g.store"
@@ -223,7 +222,7 @@ static const char qos_period_sql[] =
 
 /* group_by=store: store_id NULL for the calls without a store. Most calls first. */
 static const char qos_store_sql[] =
-    RANGE_CTE " SELECT NULLIF(coalesce(c.store_id, " NO_STORE "), " NO_STORE
+    RANGE_CTE " SELECT NULLIF(coalesce(c.store_id, " ROLLUP_NO_STORE "), " ROLLUP_NO_STORE
               ")::text AS k," QOS_MEASURES QOS_FROM " GROUP BY k ORDER BY calls DESC, k";
 
 /* group_by=agent: the calls with an extension. Most calls first. */

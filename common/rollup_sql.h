@@ -1,0 +1,57 @@
+/* rollup_sql.h - the SQL fragments that compute the rollups and the callback state from CDR
+ * rows (docs/schema.md). The writer applies them to the rows a batch inserted, `cdrctl rollups
+ * rebuild` to voip_cdr over a range, and the read API's statements sum what they produce: one
+ * text, so that a rebuilt bucket always equals the one the writer kept.
+ *
+ * Each fragment reads the columns of voip_cdr by name from whatever relation the statement
+ * selects from (a table, or a CTE with the same column names). */
+#ifndef CDR_ROLLUP_SQL_H
+#define CDR_ROLLUP_SQL_H
+
+/* The store of a CDR without one, in the store rollup's key. */
+#define ROLLUP_NO_STORE "'00000000-0000-0000-0000-000000000000'::uuid"
+
+/* The measure columns of both rollups, in the order of ROLLUP_MEASURES. */
+#define ROLLUP_COLUMNS                                                                             \
+    "calls, answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n, "          \
+    "jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n"
+
+/* The measures over a group of CDRs. MOS is compared as real, its stored type, so that a MOS
+ * of exactly 3.6 is not poor. */
+#define ROLLUP_MEASURES                                                                            \
+    "count(*), "                                                                                   \
+    "count(*) FILTER (WHERE disposition = 'ANSWERED'), "                                           \
+    "count(*) FILTER (WHERE disposition = 'NO_ANSWER'), "                                          \
+    "count(*) FILTER (WHERE disposition = 'BUSY'), "                                               \
+    "count(*) FILTER (WHERE disposition = 'FAILED'), "                                             \
+    "coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0), "                          \
+    "coalesce(sum(extract(epoch FROM answer_ts - start_ts)::float8) "                              \
+    "         FILTER (WHERE disposition = 'ANSWERED'), 0), "                                       \
+    "coalesce(sum(mos::float8), 0), count(mos), "                                                  \
+    "coalesce(sum(jitter_ms::float8), 0), count(jitter_ms), "                                      \
+    "coalesce(sum(loss_pct::float8), 0), count(loss_pct), "                                        \
+    "count(*) FILTER (WHERE mos < 3.6::real)"
+
+/* The key of the store rollup (tenant_id, store_id, hour, direction) of a CDR; GROUP BY 1..4. */
+#define ROLLUP_STORE_HOUR_KEY                                                                      \
+    "tenant_id, coalesce(store_id, " ROLLUP_NO_STORE "), date_trunc('hour', start_ts, 'UTC'), "    \
+    "direction"
+
+/* The key of the extension rollup (tenant_id, ext_number, day, direction); GROUP BY 1..4 of
+ * CDRs with an extension. */
+#define ROLLUP_EXT_DAY_KEY "tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date, direction"
+
+/* The extension's latest non-null user_id and store_id in the group; call_id orders calls
+ * that started at the same instant, so that every computation picks the same one. */
+#define ROLLUP_EXT_LATEST                                                                          \
+    "(array_agg(user_id ORDER BY start_ts DESC, call_id DESC)"                                     \
+    " FILTER (WHERE user_id IS NOT NULL))[1], "                                                    \
+    "(array_agg(store_id ORDER BY start_ts DESC, call_id DESC)"                                    \
+    " FILTER (WHERE store_id IS NOT NULL))[1]"
+
+/* The callback state of ANSWERED CDRs (tenant_id, number, last_answered_ts): the number is the
+ * caller of an inbound call and the callee of an outbound one; GROUP BY 1, 2. */
+#define ROLLUP_CALLBACK_SELECT                                                                     \
+    "tenant_id, CASE WHEN direction = 'in' THEN from_uri ELSE to_uri END, max(start_ts)"
+
+#endif
