@@ -4,7 +4,6 @@
  * ranges with edges on and off the hour, shorter than an hour (all raw rows), date-only in
  * Europe/Rome, across a month boundary, and for tenant isolation. */
 #include <criterion/criterion.h>
-#include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +11,11 @@
 #include <time.h>
 
 #include "analytics.h"
+#include "db_fixture.h"
 #include "itest.h"
 #include "params.h"
 #include "pg_pool.h"
+#include "pool_fixture.h"
 
 #define TENANT_A    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 #define TENANT_B    "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
@@ -47,16 +48,7 @@ typedef struct row {
 static const char *const disp_name[] = {"ANSWERED", "NO_ANSWER", "BUSY", "FAILED"};
 static row rows[2 * N_ROWS];
 static itest_db db;
-static struct event_base *base;
-static struct event *tick;
-static pg_pool *pool;
-
-static void tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
+static pool_fixture pf;
 
 static unsigned long long rng_state = 0x9e3779b97f4a7c15ull;
 static unsigned rnd(unsigned n)
@@ -108,19 +100,6 @@ static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params
     PGresult *res = itest_query(c, sql, n, params);
     cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
-}
-
-static void ctl(const char *const *args)
-{
-    char err[1024];
-    char url_var[ITEST_URL_MAX + 16];
-    snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
-    itest_proc p;
-    cr_assert(itest_run("cdrctl", args, (const char *const[]){url_var, NULL}, 120, &p, err,
-                        sizeof(err)) == 0,
-              "%s", err);
-    cr_assert_eq(p.status, 0, "cdrctl %s %s: %s", args[0], args[1] ? args[1] : "", p.err);
-    itest_proc_free(&p);
 }
 
 /* Rows from 2025-09-28 20:00Z to 2025-10-02 04:00Z (80 hours, across a month boundary). */
@@ -245,37 +224,23 @@ static void setup(void)
 {
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
-    ctl((const char *const[]){"migrate", NULL});
-    ctl((const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months", "2", NULL});
+    fixture_ctl(&db, (const char *const[]){"migrate", NULL});
+    fixture_ctl(&db, (const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months",
+                                           "2", NULL});
     PGconn *c = itest_db_connect(&db, NULL, err, sizeof(err));
     cr_assert(c, "%s", err);
     generate();
     insert_rows(c);
     PQfinish(c);
-    ctl((const char *const[]){"rollups", "rebuild", "--from", "2025-09-28", "--to", "2025-10-02",
-                              NULL});
-    char reader_url[ITEST_URL_MAX];
-    cr_assert(itest_db_url(&db, "cdr_reader", reader_url, sizeof(reader_url)) == 0);
-    base = event_base_new();
-    cr_assert(base);
-    tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
-    struct timeval tv = {0, 20000};
-    event_add(tick, &tv);
-    pg_pool_config cfg = {.conninfo = reader_url, .size = 1, .statement_timeout_ms = 10000};
-    pool = pg_pool_create(base, &cfg);
-    cr_assert(pool);
+    fixture_ctl(&db, (const char *const[]){"rollups", "rebuild", "--from", "2025-09-28", "--to",
+                                           "2025-10-02", NULL});
+    pool_fixture_create(&pf, &db);
+    pool_fixture_open(&pf, 1, 10000, 0);
 }
 
 static void teardown(void)
 {
-    pg_pool_destroy(pool);
-    pool = NULL;
-    if (tick)
-        event_free(tick);
-    tick = NULL;
-    if (base)
-        event_base_free(base);
-    base = NULL;
+    pool_fixture_destroy(&pf);
     itest_db_drop(&db);
 }
 
@@ -303,6 +268,11 @@ static void on_done(pg_job *job, const PGresult *res, const char *error, const c
         a->json = analytics_json(a->kind, a->p, res);
 }
 
+static bool answered(void *arg)
+{
+    return ((answer *)arg)->done;
+}
+
 /* Runs 'kind' for the query string 'qs' as 'tenant' (the pool's tenant; 'stmt_tenant' is put
  * in the statement's tenant parameter when not NULL) and returns the answer. */
 static json_t *ask_as(analytics_kind kind, const char *tenant, const char *stmt_tenant,
@@ -328,11 +298,8 @@ static json_t *ask_as(analytics_kind kind, const char *tenant, const char *stmt_
                   .values = st.pv,
                   .done = on_done,
                   .arg = &a};
-    cr_assert(pg_pool_submit(pool, &q));
-    int64_t end = itest_now_ms() + DEADLINE_MS;
-    while (!a.done && itest_now_ms() < end)
-        event_base_loop(base, EVLOOP_ONCE);
-    cr_assert(a.done, "no answer for %s", qs);
+    cr_assert(pg_pool_submit(pf.pool, &q));
+    cr_assert(pool_fixture_run_until(&pf, answered, &a, DEADLINE_MS), "no answer for %s", qs);
     cr_assert(!a.error[0], "%s: %s", qs, a.error);
     cr_assert(a.json, "no JSON for %s", qs);
     return a.json;

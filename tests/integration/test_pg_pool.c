@@ -7,59 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_fixture.h"
 #include "itest.h"
 #include "pg_pool.h"
+#include "pool_fixture.h"
 
 #define TENANT_A    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 #define TENANT_B    "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 #define DEADLINE_MS 10000
 
 static itest_db db;
-static struct event_base *base;
-static struct event *tick;
-static pg_pool *pool;
-static char reader_url[ITEST_URL_MAX];
-static bool in_submit; /* 'done' must never fire while pg_pool_submit runs */
+static pool_fixture pf; /* each test opens the pool it needs */
+static bool in_submit;  /* 'done' must never fire while pg_pool_submit runs */
 
-static void tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-/* A migrated database of its own and a loop that wakes at least every 20 ms, so that the
- * waits below see their deadlines. */
+/* A migrated database of its own and the fixture's loop, which wakes at least every 20 ms, so
+ * that the waits below see their deadlines. */
 static void setup(void)
 {
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
-    char url_var[ITEST_URL_MAX + 16];
-    snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
-    itest_proc p;
-    cr_assert(itest_run("cdrctl", (const char *const[]){"migrate", NULL},
-                        (const char *const[]){url_var, NULL}, 60, &p, err, sizeof(err)) == 0,
-              "%s", err);
-    cr_assert_eq(p.status, 0, "cdrctl migrate: %s", p.err);
-    itest_proc_free(&p);
-    cr_assert(itest_db_url(&db, "cdr_reader", reader_url, sizeof(reader_url)) == 0);
-    base = event_base_new();
-    cr_assert(base);
-    tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
-    struct timeval tv = {0, 20000};
-    event_add(tick, &tv);
+    fixture_ctl(&db, (const char *const[]){"migrate", NULL});
+    pool_fixture_create(&pf, &db);
 }
 
 static void teardown(void)
 {
-    pg_pool_destroy(pool);
-    pool = NULL;
-    if (tick)
-        event_free(tick);
-    tick = NULL;
-    if (base)
-        event_base_free(base);
-    base = NULL;
+    pool_fixture_destroy(&pf);
     itest_db_drop(&db);
 }
 
@@ -94,42 +67,9 @@ static void on_done(pg_job *job, const PGresult *res, const char *error, const c
     }
 }
 
-static void make_pool(int size, long long timeout_ms, int max_queue)
-{
-    pg_pool_config cfg = {.conninfo = reader_url,
-                          .size = size,
-                          .statement_timeout_ms = timeout_ms,
-                          .max_queue = max_queue};
-    pool = pg_pool_create(base, &cfg);
-    cr_assert(pool);
-}
-
-/* Runs the loop until 'cond' holds or 'ms' passed; returns whether it holds. */
-static bool run_until(bool (*cond)(void *), void *arg, int ms)
-{
-    int64_t end = itest_now_ms() + ms;
-    while (!cond(arg)) {
-        if (itest_now_ms() > end)
-            return false;
-        event_base_loop(base, EVLOOP_ONCE);
-    }
-    return true;
-}
-
 static bool done_once(void *arg)
 {
     return ((outcome *)arg)->calls > 0;
-}
-
-static bool pool_full(void *arg)
-{
-    return pg_pool_ready(pool) == *(int *)arg;
-}
-
-static void wait_ready(int n)
-{
-    cr_assert(run_until(pool_full, &n, DEADLINE_MS), "%d connections ready of %d",
-              pg_pool_ready(pool), n);
 }
 
 static pg_job *submit(const char *tenant, const char *sql, int n, const char *const *values,
@@ -142,7 +82,7 @@ static pg_job *submit(const char *tenant, const char *sql, int n, const char *co
                   .done = on_done,
                   .arg = o};
     in_submit = true;
-    pg_job *j = pg_pool_submit(pool, &q);
+    pg_job *j = pg_pool_submit(pf.pool, &q);
     in_submit = false;
     return j;
 }
@@ -152,7 +92,7 @@ static outcome run_job(const char *tenant, const char *sql, int n, const char *c
 {
     outcome o = {0};
     cr_assert(submit(tenant, sql, n, values, &o), "submit refused: %s", sql);
-    cr_assert(run_until(done_once, &o, DEADLINE_MS), "no answer to %s", sql);
+    cr_assert(pool_fixture_run_until(&pf, done_once, &o, DEADLINE_MS), "no answer to %s", sql);
     cr_assert_eq(o.calls, 1);
     return o;
 }
@@ -182,14 +122,14 @@ Test(pg_pool, two_connections_answer_fifty_concurrent_jobs)
 {
     static many m;
     memset(&m, 0, sizeof(m));
-    make_pool(2, 5000, 0);
+    pool_fixture_open(&pf, 2, 5000, 0);
     char vals[50][16];
     for (int i = 0; i < 50; i++) {
         snprintf(vals[i], sizeof(vals[i]), "%d", i);
         const char *v[1] = {vals[i]};
         cr_assert(submit(TENANT_A, "SELECT ($1::int * 2)::text", 1, v, &m.o[i]));
     }
-    cr_assert(run_until(all_done, &m, DEADLINE_MS), "not every job answered");
+    cr_assert(pool_fixture_run_until(&pf, all_done, &m, DEADLINE_MS), "not every job answered");
     for (int i = 0; i < 50; i++) {
         char want[16];
         snprintf(want, sizeof(want), "%d", i * 2);
@@ -197,7 +137,7 @@ Test(pg_pool, two_connections_answer_fifty_concurrent_jobs)
         cr_expect(m.o[i].ok, "job %d: %s", i, m.o[i].error);
         cr_expect_str_eq(m.o[i].value, want, "job %d", i);
     }
-    wait_ready(2);
+    pool_fixture_wait_ready(&pf, 2, DEADLINE_MS);
 }
 
 Test(pg_pool, a_job_sees_only_its_tenants_rows_and_the_tenant_does_not_leak)
@@ -213,7 +153,7 @@ Test(pg_pool, a_job_sees_only_its_tenants_rows_and_the_tenant_does_not_leak)
     PQclear(r);
     PQfinish(c);
 
-    make_pool(1, 5000, 0);
+    pool_fixture_open(&pf, 1, 5000, 0);
     const char *sql = "SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM voip_stores";
     outcome a = run_job(TENANT_A, sql, 0, NULL);
     cr_assert(a.ok, "%s", a.error);
@@ -229,7 +169,7 @@ Test(pg_pool, a_job_sees_only_its_tenants_rows_and_the_tenant_does_not_leak)
 
 Test(pg_pool, an_sql_error_fails_the_job_and_the_connection_serves_on)
 {
-    make_pool(1, 5000, 0);
+    pool_fixture_open(&pf, 1, 5000, 0);
     outcome e = run_job(TENANT_A, "SELECT 1 / 0", 0, NULL);
     cr_expect(!e.ok);
     cr_expect_str_eq(e.error, "division by zero");
@@ -240,12 +180,12 @@ Test(pg_pool, an_sql_error_fails_the_job_and_the_connection_serves_on)
     cr_expect(n.ok, "%s", n.error);
     cr_expect_str_eq(n.value, "next");
     cr_expect_str_eq(n.sqlstate, "");
-    cr_expect_eq(pg_pool_ready(pool), 1);
+    cr_expect_eq(pg_pool_ready(pf.pool), 1);
 }
 
 Test(pg_pool, a_statement_timeout_is_reported_as_such)
 {
-    make_pool(1, 100, 0);
+    pool_fixture_open(&pf, 1, 100, 0);
     int64_t t0 = itest_now_ms();
     outcome o = run_job(TENANT_A, "SELECT pg_sleep(1)", 0, NULL);
     cr_expect(!o.ok);
@@ -258,22 +198,22 @@ Test(pg_pool, a_statement_timeout_is_reported_as_such)
 
 Test(pg_pool, cancel_ends_a_running_query_and_drops_a_queued_one)
 {
-    make_pool(1, 0, 0);
-    wait_ready(1);
+    pool_fixture_open(&pf, 1, 0, 0);
+    pool_fixture_wait_ready(&pf, 1, DEADLINE_MS);
     outcome run = {0}, queued = {0};
     pg_job *rj = submit(TENANT_A, "SELECT pg_sleep(5)", 0, NULL, &run);
     pg_job *qj = submit(TENANT_A, "SELECT 1", 0, NULL, &queued);
     cr_assert(rj && qj);
     pg_job_cancel(qj);
     cr_expect_eq(queued.calls, 0, "'done' fired inside pg_job_cancel");
-    cr_assert(run_until(done_once, &queued, 1000));
+    cr_assert(pool_fixture_run_until(&pf, done_once, &queued, 1000));
     cr_expect_str_eq(queued.error, "canceled");
 
     itest_sleep_ms(200); /* let PostgreSQL start sleeping */
-    event_base_loop(base, EVLOOP_NONBLOCK);
+    event_base_loop(pf.base, EVLOOP_NONBLOCK);
     int64_t t0 = itest_now_ms();
     pg_job_cancel(rj);
-    cr_assert(run_until(done_once, &run, 3000));
+    cr_assert(pool_fixture_run_until(&pf, done_once, &run, 3000));
     cr_expect_str_eq(run.error, "canceled");
     cr_expect_lt(run.at_ms - t0, 1000, "cancel took %lld ms", (long long)(run.at_ms - t0));
     outcome n = run_job(TENANT_A, "SELECT 'after'", 0, NULL);
@@ -325,9 +265,9 @@ static void stream_done(pg_job *job, const PGresult *res, const char *error, con
 
 Test(pg_pool, single_row_mode_streams_rows_in_order_with_pauses)
 {
-    make_pool(1, 0, 0);
+    pool_fixture_open(&pf, 1, 0, 0);
     stream s = {.next = 1};
-    s.resume = evtimer_new(base, resume_cb, &s);
+    s.resume = evtimer_new(pf.base, resume_cb, &s);
     pg_query q = {.tenant_id = TENANT_A,
                   .sql = "SELECT g FROM generate_series(1, $1::int) g",
                   .n_params = 1,
@@ -335,8 +275,8 @@ Test(pg_pool, single_row_mode_streams_rows_in_order_with_pauses)
                   .on_row = on_row,
                   .done = stream_done,
                   .arg = &s};
-    cr_assert(pg_pool_submit(pool, &q));
-    cr_assert(run_until(done_once, &s.o, 60000));
+    cr_assert(pg_pool_submit(pf.pool, &q));
+    cr_assert(pool_fixture_run_until(&pf, done_once, &s.o, 60000));
     cr_expect(s.o.ok, "%s", s.o.error);
     cr_expect_eq(s.next, 100001, "rows delivered: %lld", s.next - 1);
     cr_expect_eq(s.pauses, 100);
@@ -353,15 +293,15 @@ static int stop_at_first_row(pg_job *job, const PGresult *res, void *arg)
 
 Test(pg_pool, a_row_callback_can_cancel_its_job)
 {
-    make_pool(1, 0, 0);
+    pool_fixture_open(&pf, 1, 0, 0);
     stream s = {.next = 0};
     pg_query q = {.tenant_id = TENANT_A,
                   .sql = "SELECT g FROM generate_series(1, 2000000) g",
                   .on_row = stop_at_first_row,
                   .done = stream_done,
                   .arg = &s};
-    cr_assert(pg_pool_submit(pool, &q));
-    cr_assert(run_until(done_once, &s.o, 5000));
+    cr_assert(pg_pool_submit(pf.pool, &q));
+    cr_assert(pool_fixture_run_until(&pf, done_once, &s.o, 5000));
     cr_expect_str_eq(s.o.error, "canceled");
     cr_expect_eq(s.next, 1, "rows after the cancel reached the callback");
     outcome n = run_job(TENANT_A, "SELECT 'after'", 0, NULL);
@@ -370,7 +310,7 @@ Test(pg_pool, a_row_callback_can_cancel_its_job)
 
 Test(pg_pool, sessions_run_without_jit_and_with_the_statement_timeout)
 {
-    make_pool(1, 1500, 0);
+    pool_fixture_open(&pf, 1, 1500, 0);
     outcome j = run_job(TENANT_A, "SHOW jit", 0, NULL);
     cr_assert(j.ok, "%s", j.error);
     cr_expect_str_eq(j.value, "off");
@@ -398,19 +338,20 @@ static void terminate(const char *pid)
 static bool pool_empty(void *arg)
 {
     (void)arg;
-    return pg_pool_ready(pool) == 0;
+    return pg_pool_ready(pf.pool) == 0;
 }
 
 Test(pg_pool, a_terminated_backend_is_replaced)
 {
-    make_pool(1, 0, 0);
+    pool_fixture_open(&pf, 1, 0, 0);
     outcome p1 = run_job(TENANT_A, "SELECT pg_backend_pid()::text", 0, NULL);
     cr_assert(p1.ok, "%s", p1.error);
 
     /* An idle connection cut by the server. */
     terminate(p1.value);
-    cr_assert(run_until(pool_empty, NULL, DEADLINE_MS), "the loss went unnoticed");
-    wait_ready(1);
+    cr_assert(pool_fixture_run_until(&pf, pool_empty, NULL, DEADLINE_MS),
+              "the loss went unnoticed");
+    pool_fixture_wait_ready(&pf, 1, DEADLINE_MS);
     outcome p2 = run_job(TENANT_A, "SELECT pg_backend_pid()::text", 0, NULL);
     cr_assert(p2.ok, "%s", p2.error);
     cr_expect_str_neq(p2.value, p1.value);
@@ -419,11 +360,11 @@ Test(pg_pool, a_terminated_backend_is_replaced)
     outcome sleeping = {0};
     cr_assert(submit(TENANT_A, "SELECT pg_sleep(5)", 0, NULL, &sleeping));
     itest_sleep_ms(200);
-    event_base_loop(base, EVLOOP_NONBLOCK);
+    event_base_loop(pf.base, EVLOOP_NONBLOCK);
     terminate(p2.value);
-    cr_assert(run_until(done_once, &sleeping, 3000));
+    cr_assert(pool_fixture_run_until(&pf, done_once, &sleeping, 3000));
     cr_expect_str_eq(sleeping.error, "connection lost");
-    wait_ready(1);
+    pool_fixture_wait_ready(&pf, 1, DEADLINE_MS);
     outcome p3 = run_job(TENANT_A, "SELECT 'again'", 0, NULL);
     cr_expect(p3.ok, "%s", p3.error);
     cr_expect_str_eq(p3.value, "again");
@@ -444,15 +385,15 @@ static bool four_done(void *arg)
 
 Test(pg_pool, submit_past_the_queue_limit_is_refused)
 {
-    make_pool(1, 0, 3);
-    wait_ready(1);
+    pool_fixture_open(&pf, 1, 0, 3);
+    pool_fixture_wait_ready(&pf, 1, DEADLINE_MS);
     four f = {0};
     outcome extra = {0};
     cr_assert(submit(TENANT_A, "SELECT pg_sleep(0.2)", 0, NULL, &f.o[0]), "runs at once");
     for (int i = 1; i < 4; i++)
         cr_assert(submit(TENANT_A, "SELECT 1", 0, NULL, &f.o[i]), "queued %d", i);
     cr_expect_null(submit(TENANT_A, "SELECT 1", 0, NULL, &extra));
-    cr_assert(run_until(four_done, &f, DEADLINE_MS));
+    cr_assert(pool_fixture_run_until(&pf, four_done, &f, DEADLINE_MS));
     for (int i = 0; i < 4; i++)
         cr_expect(f.o[i].ok, "job %d: %s", i, f.o[i].error);
     cr_expect_eq(extra.calls, 0);
@@ -460,21 +401,21 @@ Test(pg_pool, submit_past_the_queue_limit_is_refused)
 
 Test(pg_pool, destroy_fails_every_job_once)
 {
-    make_pool(1, 0, 0);
-    wait_ready(1);
+    pool_fixture_open(&pf, 1, 0, 0);
+    pool_fixture_wait_ready(&pf, 1, DEADLINE_MS);
     four f = {0};
     cr_assert(submit(TENANT_A, "SELECT pg_sleep(5)", 0, NULL, &f.o[0]));
     for (int i = 1; i < 4; i++)
         cr_assert(submit(TENANT_A, "SELECT 1", 0, NULL, &f.o[i]));
-    event_base_loop(base, EVLOOP_NONBLOCK);
-    pg_pool_destroy(pool);
-    pool = NULL;
+    event_base_loop(pf.base, EVLOOP_NONBLOCK);
+    pg_pool_destroy(pf.pool);
+    pf.pool = NULL;
     for (int i = 0; i < 4; i++) {
         cr_expect_eq(f.o[i].calls, 1, "job %d: done fired %d times", i, f.o[i].calls);
         cr_expect_str_eq(f.o[i].error, "shutting down", "job %d", i);
     }
     /* Nothing fires later. */
-    event_base_loop(base, EVLOOP_NONBLOCK);
+    event_base_loop(pf.base, EVLOOP_NONBLOCK);
     for (int i = 0; i < 4; i++)
         cr_expect_eq(f.o[i].calls, 1);
 }

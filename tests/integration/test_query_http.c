@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cdr_bodies.h"
+#include "db_fixture.h"
 #include "http_client.h"
 #include "itest.h"
 #include "proc.h"
@@ -29,18 +30,6 @@ static itest_db db;
 static query_run query;
 static http_conn conn;
 static char *token_a;
-
-static void ctl(const char *const *args)
-{
-    char err[1024], url_var[ITEST_URL_MAX + 16];
-    snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
-    itest_proc p;
-    cr_assert(itest_run("cdrctl", args, (const char *const[]){url_var, NULL}, 120, &p, err,
-                        sizeof(err)) == 0,
-              "%s", err);
-    cr_assert_eq(p.status, 0, "cdrctl %s: %s", args[0], p.err);
-    itest_proc_free(&p);
-}
 
 /* PER_TENANT CDRs per tenant from 2025-10-01, 37 minutes apart: a third answered, the rest
  * missed, half inbound; call_ids "a-N" and "b-N". */
@@ -70,15 +59,16 @@ static void setup(void)
 {
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
-    ctl((const char *const[]){"migrate", NULL});
-    ctl((const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months", "3", NULL});
+    fixture_ctl(&db, (const char *const[]){"migrate", NULL});
+    fixture_ctl(&db, (const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months",
+                                           "3", NULL});
     PGconn *owner = itest_db_connect(&db, NULL, err, sizeof(err));
     cr_assert(owner, "%s", err);
     insert_rows(owner, TENANT_A, DOMAIN_A, STORE_A, "a-");
     insert_rows(owner, TENANT_B, DOMAIN_B, STORE_B, "b-");
     PQfinish(owner);
-    ctl((const char *const[]){"rollups", "rebuild", "--from", "2025-09-30", "--to", "2025-10-10",
-                              NULL});
+    fixture_ctl(&db, (const char *const[]){"rollups", "rebuild", "--from", "2025-09-30", "--to",
+                                           "2025-10-10", NULL});
     token_a = mint(TENANT_A, DOMAIN_A, "cdr:read", (int64_t)time(NULL), 3600, SECRET);
 }
 

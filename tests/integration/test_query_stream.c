@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cdr_bodies.h"
+#include "db_fixture.h"
 #include "http_client.h"
 #include "itest.h"
 #include "query_run.h"
@@ -31,18 +32,6 @@ static itest_db db;
 static PGconn *owner;
 static query_run query;
 static char *token;
-
-static void ctl(const char *const *args)
-{
-    char err[1024], url_var[ITEST_URL_MAX + 16];
-    snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
-    itest_proc p;
-    cr_assert(itest_run("cdrctl", args, (const char *const[]){url_var, NULL}, 300, &p, err,
-                        sizeof(err)) == 0,
-              "%s", err);
-    cr_assert_eq(p.status, 0, "cdrctl %s: %s", args[0], p.err);
-    itest_proc_free(&p);
-}
 
 /* 'n' CDRs of one tenant from 2025-10-01, 2 s apart, call_ids PREFIX1..PREFIXn (so newest first
  * is PREFIXn down to PREFIX1), every third answered. */
@@ -71,14 +60,15 @@ static void setup_db(int a_rows)
 {
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
-    ctl((const char *const[]){"migrate", NULL});
-    ctl((const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months", "3", NULL});
+    fixture_ctl(&db, (const char *const[]){"migrate", NULL});
+    fixture_ctl(&db, (const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months",
+                                           "3", NULL});
     owner = itest_db_connect(&db, NULL, err, sizeof(err));
     cr_assert(owner, "%s", err);
     insert_rows(TENANT_A, DOMAIN_A, "a-", a_rows);
     insert_rows(TENANT_B, DOMAIN_B, "b-", B_ROWS);
-    ctl((const char *const[]){"rollups", "rebuild", "--from", "2025-10-01", "--to", "2025-10-31",
-                              NULL});
+    fixture_ctl(&db, (const char *const[]){"rollups", "rebuild", "--from", "2025-10-01", "--to",
+                                           "2025-10-31", NULL});
     PQclear(PQexec(owner, "VACUUM ANALYZE voip_cdr"));
     token = mint(TENANT_A, DOMAIN_A, "cdr:read", (int64_t)time(NULL), 3600, SECRET);
 }

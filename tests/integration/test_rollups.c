@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db_fixture.h"
 #include "itest.h"
-
-#define RUN_TIMEOUT_S 120
 
 static itest_db db;
 
@@ -20,27 +19,11 @@ static void drop_db(void)
 
 TestSuite(rollups, .fini = drop_db, .timeout = 300);
 
-/* Runs cdrctl with 'args' against this test's database. */
-static void ctl(itest_proc *p, const char *const *args)
-{
-    char err[512];
-    char url_var[ITEST_URL_MAX + 16];
-    const char *env[2] = {NULL, NULL};
-    if (db.url[0]) {
-        snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
-        env[0] = url_var;
-    }
-    cr_assert(itest_run("cdrctl", args, env, RUN_TIMEOUT_S, p, err, sizeof(err)) == 0, "%s", err);
-}
-
 static PGconn *make_db(void)
 {
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
-    itest_proc p;
-    ctl(&p, (const char *const[]){"migrate", NULL});
-    cr_assert_eq(p.status, 0, "cdrctl migrate: %s", p.err);
-    itest_proc_free(&p);
+    fixture_ctl(&db, (const char *const[]){"migrate", NULL});
     PGconn *c = itest_db_connect(&db, NULL, err, sizeof(err));
     cr_assert(c, "%s", err);
     return c;
@@ -181,7 +164,9 @@ static void expect_recomputed(PGconn *c, const char *from, const char *to, bool 
 static void rebuild(const char *from, const char *to, char *out, size_t len)
 {
     itest_proc p;
-    ctl(&p, (const char *const[]){"rollups", "rebuild", "--from", from, "--to", to, NULL});
+    fixture_ctl_run(&db,
+                    (const char *const[]){"rollups", "rebuild", "--from", from, "--to", to, NULL},
+                    NULL, &p);
     cr_assert_eq(p.status, 0, "rollups rebuild %s..%s: %s", from, to, p.err);
     cr_expect_str_eq(p.err, "", "rebuild wrote to stderr: %s", p.err);
     snprintf(out, len, "%s", p.out);
@@ -370,7 +355,7 @@ Test(rollups, bad_ranges_exit_2_naming_the_flag)
         }
         args[n] = NULL;
         itest_proc p;
-        ctl(&p, args);
+        fixture_ctl_run(&db, args, NULL, &p);
         cr_expect_eq(p.status, 2, "case %zu: exit %d: %s", i, p.status, p.err);
         cr_expect(strstr(p.err, cases[i].names) != NULL, "case %zu names %s: %s", i, cases[i].names,
                   p.err);
@@ -379,24 +364,26 @@ Test(rollups, bad_ranges_exit_2_naming_the_flag)
     }
 
     itest_proc p;
-    ctl(&p, (const char *const[]){"rollups", NULL});
+    fixture_ctl_run(&db, (const char *const[]){"rollups", NULL}, NULL, &p);
     cr_expect_eq(p.status, 2);
     itest_proc_free(&p);
-    ctl(&p, (const char *const[]){"rollups", "rebuilt", NULL});
+    fixture_ctl_run(&db, (const char *const[]){"rollups", "rebuilt", NULL}, NULL, &p);
     cr_expect_eq(p.status, 2);
     cr_expect(strstr(p.err, "rebuilt") != NULL, "%s", p.err);
     itest_proc_free(&p);
 
     /* 400 days, a leap day included, is allowed, on a database without CDRs. */
-    ctl(&p, (const char *const[]){"rollups", "rebuild", "--from", "2024-01-01", "--to",
-                                  "2025-02-03", NULL});
+    fixture_ctl_run(&db,
+                    (const char *const[]){"rollups", "rebuild", "--from", "2024-01-01", "--to",
+                                          "2025-02-03", NULL},
+                    NULL, &p);
     cr_expect_eq(p.status, 0, "%s", p.err);
     static const char empty[] = "rebuilt 0 store-hour and 0 extension-day rollup rows from 0 "
                                 "CDRs, 2024-01-01..2025-02-03\n";
     cr_expect(strncmp(p.out, empty, strlen(empty)) == 0, "%s", p.out);
     itest_proc_free(&p);
 
-    ctl(&p, (const char *const[]){"rollups", "rebuild", "--help", NULL});
+    fixture_ctl_run(&db, (const char *const[]){"rollups", "rebuild", "--help", NULL}, NULL, &p);
     cr_expect_eq(p.status, 0);
     cr_expect(strstr(p.out, "--from") && strstr(p.out, "--to") && strstr(p.out, "writers"), "%s",
               p.out);

@@ -8,12 +8,12 @@
 #include <time.h>
 
 #include "auth.h"
+#include "db_fixture.h"
 #include "itest.h"
 
-#define TENANT_A      "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-#define TENANT_B      "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
-#define SECRET        "itest-secret-0123456789abcdef-0123456789"
-#define RUN_TIMEOUT_S 60
+#define TENANT_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+#define TENANT_B "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+#define SECRET   "itest-secret-0123456789abcdef-0123456789"
 
 static itest_db db;
 
@@ -24,35 +24,13 @@ static void drop_db(void)
 
 TestSuite(schema, .fini = drop_db, .timeout = 120);
 
-/* Runs cdrctl with 'args' against this test's database (CDR_PG_URL) plus 'env'. */
-static void ctl(itest_proc *p, const char *const *args, const char *const *env)
-{
-    char err[512];
-    char url_var[ITEST_URL_MAX + 16];
-    const char *full_env[16];
-    size_t n = 0;
-    if (db.url[0]) {
-        snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
-        full_env[n++] = url_var;
-    }
-    for (const char *const *e = env; e && *e && n + 1 < CDR_ARRAY_LEN(full_env); e++)
-        full_env[n++] = *e;
-    full_env[n] = NULL;
-    cr_assert(itest_run("cdrctl", args, full_env, RUN_TIMEOUT_S, p, err, sizeof(err)) == 0, "%s",
-              err);
-}
-
 /* Makes this test's database; with 'migrate' also runs `cdrctl migrate` on it. */
 static void make_db(bool migrate)
 {
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
-    if (migrate) {
-        itest_proc p;
-        ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
-        cr_assert_eq(p.status, 0, "cdrctl migrate: %s", p.err);
-        itest_proc_free(&p);
-    }
+    if (migrate)
+        fixture_ctl(&db, (const char *const[]){"migrate", NULL});
 }
 
 static PGconn *connect_as(const char *role)
@@ -115,7 +93,7 @@ Test(schema, migrate_applies_every_file_once_then_nothing)
     make_db(false);
 
     itest_proc p;
-    ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
+    fixture_ctl_run(&db, (const char *const[]){"migrate", NULL}, NULL, &p);
     cr_assert_eq(p.status, 0, "first migrate failed: %s", p.err);
     for (int i = 0; i < n; i++) {
         snprintf(line, sizeof(line), "applied %.127s\n", names[i]);
@@ -138,7 +116,7 @@ Test(schema, migrate_applies_every_file_once_then_nothing)
         itest_query(c, "SELECT max(applied_at)::text FROM schema_migrations", 0, NULL);
     cr_assert(itest_ok(before));
 
-    ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
+    fixture_ctl_run(&db, (const char *const[]){"migrate", NULL}, NULL, &p);
     cr_assert_eq(p.status, 0, "second migrate failed: %s", p.err);
     cr_expect_str_eq(p.out, line, "a second migrate applies nothing");
     cr_expect_str_eq(p.err, "");
@@ -166,7 +144,7 @@ Test(schema, migrate_refuses_a_changed_migration)
     PQfinish(c);
 
     itest_proc p;
-    ctl(&p, (const char *const[]){"migrate", NULL}, NULL);
+    fixture_ctl_run(&db, (const char *const[]){"migrate", NULL}, NULL, &p);
     cr_expect_eq(p.status, 1);
     cr_expect(strstr(p.err, names[0]) != NULL, "the changed file is named: %s", p.err);
     cr_expect(strstr(p.err, "changed since it was applied") != NULL, "%s", p.err);
@@ -177,8 +155,9 @@ Test(schema, migrate_refuses_a_changed_migration)
 Test(schema, migrate_names_an_unreachable_database)
 {
     itest_proc p;
-    ctl(&p, (const char *const[]){"migrate", NULL},
-        (const char *const[]){"CDR_PG_URL=postgresql://nobody@127.0.0.1:1/nothing", NULL});
+    fixture_ctl_run(
+        &db, (const char *const[]){"migrate", NULL},
+        (const char *const[]){"CDR_PG_URL=postgresql://nobody@127.0.0.1:1/nothing", NULL}, &p);
     cr_expect_eq(p.status, 1);
     cr_expect(strstr(p.err, "connection to PostgreSQL failed") != NULL, "%s", p.err);
     itest_proc_free(&p);
@@ -218,7 +197,7 @@ Test(schema, partitions_are_made_by_utc_month_on_demand)
     const char *const env[] = {"PGTZ=America/Noronha", NULL};
     for (int round = 0; round < 2; round++) {
         itest_proc p;
-        ctl(&p, args, env);
+        fixture_ctl_run(&db, args, env, &p);
         cr_expect_eq(p.status, 0, "round %d: %s", round, p.err);
         cr_expect_str_eq(p.out, "voip_cdr_2025_11\n", "round %d", round);
         itest_proc_free(&p);
@@ -308,12 +287,8 @@ static const tenant_table tenant_tables[] = {
 /* Tenant A gets two rows in every tenant table, tenant B one. */
 static void write_tenant_rows(void)
 {
-    itest_proc p;
-    ctl(&p,
-        (const char *const[]){"partitions", "ensure", "--from", "2025-11", "--months", "1", NULL},
-        NULL);
-    cr_assert_eq(p.status, 0, "%s", p.err);
-    itest_proc_free(&p);
+    fixture_ctl(&db, (const char *const[]){"partitions", "ensure", "--from", "2025-11", "--months",
+                                           "1", NULL});
 
     PGconn *w = connect_as("cdr_writer");
     for (size_t t = 0; t < CDR_ARRAY_LEN(tenant_tables); t++) {
@@ -404,7 +379,7 @@ static void mint_and_verify(const char *const *args, const char *const *env, con
                             auth_claims *claims, long long *now)
 {
     itest_proc p;
-    ctl(&p, args, env);
+    fixture_ctl_run(&db, args, env, &p);
     cr_assert_eq(p.status, 0, "cdrctl token: %s", p.err);
     size_t len = strlen(p.out);
     cr_assert(len > 1 && p.out[len - 1] == '\n', "one line: '%s'", p.out);
@@ -451,10 +426,10 @@ Test(schema, token_is_accepted_by_the_verifier)
 Test(schema, token_refuses_a_bad_tenant_id)
 {
     itest_proc p;
-    ctl(&p,
-        (const char *const[]){"token", "--tenant-id", "not-a-uuid", "--sip-domain",
-                              "tenanta.example.it", "--scope", "cdr:read", NULL},
-        (const char *const[]){"CDR_JWT_SECRET=" SECRET, NULL});
+    fixture_ctl_run(&db,
+                    (const char *const[]){"token", "--tenant-id", "not-a-uuid", "--sip-domain",
+                                          "tenanta.example.it", "--scope", "cdr:read", NULL},
+                    (const char *const[]){"CDR_JWT_SECRET=" SECRET, NULL}, &p);
     cr_expect_eq(p.status, 2);
     cr_expect(strstr(p.err, "--tenant-id") != NULL, "%s", p.err);
     cr_expect_str_eq(p.out, "", "no token printed");
@@ -464,19 +439,19 @@ Test(schema, token_refuses_a_bad_tenant_id)
 Test(schema, help_lists_settings_and_commands)
 {
     itest_proc p;
-    ctl(&p, (const char *const[]){"--help", NULL}, NULL);
+    fixture_ctl_run(&db, (const char *const[]){"--help", NULL}, NULL, &p);
     cr_expect_eq(p.status, 0);
     const char *want[] = {"CDR_PG_URL", "CDR_JWT_SECRET", "migrate", "partitions", "token"};
     for (size_t i = 0; i < CDR_ARRAY_LEN(want); i++)
         cr_expect(strstr(p.out, want[i]) != NULL, "--help mentions %s", want[i]);
     itest_proc_free(&p);
 
-    ctl(&p, (const char *const[]){"token", "--help", NULL}, NULL);
+    fixture_ctl_run(&db, (const char *const[]){"token", "--help", NULL}, NULL, &p);
     cr_expect_eq(p.status, 0);
     cr_expect(strstr(p.out, "--tenant-id") != NULL, "%s", p.out);
     itest_proc_free(&p);
 
-    ctl(&p, (const char *const[]){"frobnicate", NULL}, NULL);
+    fixture_ctl_run(&db, (const char *const[]){"frobnicate", NULL}, NULL, &p);
     cr_expect_eq(p.status, 2);
     cr_expect(strstr(p.err, "frobnicate") != NULL, "%s", p.err);
     itest_proc_free(&p);

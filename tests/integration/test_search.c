@@ -4,7 +4,6 @@
  * Europe/Rome across a month boundary), keyset paging through everything (also while rows
  * arrive), offset against cursor, tenant isolation, /api/cdr/{call_id} and CSV. */
 #include <criterion/criterion.h>
-#include <event2/event.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,9 +11,11 @@
 #include <string.h>
 
 #include "buf.h"
+#include "db_fixture.h"
 #include "itest.h"
 #include "params.h"
 #include "pg_pool.h"
+#include "pool_fixture.h"
 #include "search.h"
 #include "timefmt.h"
 
@@ -59,9 +60,7 @@ typedef struct row {
 static row rows[N_ROWS + 16];
 static int n_rows;
 static itest_db db;
-static struct event_base *base;
-static struct event *tick;
-static pg_pool *pool;
+static pool_fixture pf;
 static PGconn *owner;
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
@@ -233,83 +232,32 @@ static void copy_rows(int from, int to)
     PQclear(res);
 }
 
-static void tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-static void ctl(const char *const *args)
-{
-    char err[1024];
-    char url_var[ITEST_URL_MAX + 16];
-    snprintf(url_var, sizeof(url_var), "CDR_PG_URL=%s", db.url);
-    itest_proc p;
-    cr_assert(itest_run("cdrctl", args, (const char *const[]){url_var, NULL}, 120, &p, err,
-                        sizeof(err)) == 0,
-              "%s", err);
-    cr_assert_eq(p.status, 0, "cdrctl %s: %s", args[0], p.err);
-    itest_proc_free(&p);
-}
-
-static bool pool_ready(void *arg)
-{
-    (void)arg;
-    return pg_pool_ready(pool) == 2;
-}
-
-static bool run_until(bool (*cond)(void *), void *arg, int ms)
-{
-    int64_t end = itest_now_ms() + ms;
-    while (!cond(arg)) {
-        if (itest_now_ms() > end)
-            return false;
-        event_base_loop(base, EVLOOP_ONCE);
-    }
-    return true;
-}
-
 /* A migrated database with partitions for September to November 2025, the generated rows, and
  * a pool of two cdr_reader connections. */
 static void setup(void)
 {
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
-    ctl((const char *const[]){"migrate", NULL});
-    ctl((const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months", "3", NULL});
+    fixture_ctl(&db, (const char *const[]){"migrate", NULL});
+    fixture_ctl(&db, (const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months",
+                                           "3", NULL});
     owner = itest_db_connect(&db, NULL, err, sizeof(err));
     cr_assert(owner, "%s", err);
     generate();
     copy_rows(0, n_rows);
     /* Rows stored by COPY get their rollups as cdrctl gives them; /api/cdr's total reads them. */
-    ctl((const char *const[]){"rollups", "rebuild", "--from", "2025-09-01", "--to", "2025-11-30",
-                              NULL});
+    fixture_ctl(&db, (const char *const[]){"rollups", "rebuild", "--from", "2025-09-01", "--to",
+                                           "2025-11-30", NULL});
     PQclear(PQexec(owner, "ANALYZE voip_cdr"));
 
-    char reader_url[ITEST_URL_MAX];
-    cr_assert(itest_db_url(&db, "cdr_reader", reader_url, sizeof(reader_url)) == 0);
-    base = event_base_new();
-    cr_assert(base);
-    tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
-    struct timeval tv = {0, 20000};
-    event_add(tick, &tv);
-    pg_pool_config cfg = {.conninfo = reader_url, .size = 2, .statement_timeout_ms = 10000};
-    pool = pg_pool_create(base, &cfg);
-    cr_assert(pool);
-    cr_assert(run_until(pool_ready, NULL, DEADLINE_MS), "pool not ready");
+    pool_fixture_create(&pf, &db);
+    pool_fixture_open(&pf, 2, 10000, 0);
+    pool_fixture_wait_ready(&pf, 2, DEADLINE_MS);
 }
 
 static void teardown(void)
 {
-    pg_pool_destroy(pool);
-    pool = NULL;
-    if (tick)
-        event_free(tick);
-    tick = NULL;
-    if (base)
-        event_base_free(base);
-    base = NULL;
+    pool_fixture_destroy(&pf);
     PQfinish(owner);
     owner = NULL;
     itest_db_drop(&db);
@@ -352,8 +300,8 @@ static PGresult *run(const char *tenant, const sql_stmt *st)
                   .values = st->pv,
                   .done = on_done,
                   .arg = &a};
-    cr_assert(pg_pool_submit(pool, &q), "submit refused");
-    cr_assert(run_until(answered, &a, DEADLINE_MS), "no answer");
+    cr_assert(pg_pool_submit(pf.pool, &q), "submit refused");
+    cr_assert(pool_fixture_run_until(&pf, answered, &a, DEADLINE_MS), "no answer");
     cr_assert(a.res, "query failed: %s", a.error);
     return a.res;
 }

@@ -69,25 +69,52 @@ static void append_call(cdr_buf *b, const call *c)
                                  i + 1 < CDR_CODEC_CDR_NCOLS ? '\t' : '\n') == 0);
 }
 
-/* Rows that differ between the store rollup and a recomputation from voip_cdr, by the
- * definitions of docs/schema.md; with the test's QoS values every sum is exact. */
+/* Asserts that 'sql' with the 'n' text parameters 'params' returns one row whose 'ncols'
+ * columns are the texts 'want' (NULL: SQL NULL); 'what' names the row in messages. */
+static void expect_row(const char *sql, int n, const char *const *params, const char *const *want,
+                       int ncols, const char *what)
+{
+    PGresult *r = pg_one_row(sql, n, params);
+    expect_pg_row(r, want, ncols, what);
+    PQclear(r);
+}
+
+/* An inbound call of no store and no extension from +39333 to 100 that nobody answered. */
+static call unanswered_call(const char *call_id, const char *start, const char *end,
+                            const char *disp)
+{
+    return (call){.call_id = call_id,
+                  .dir = "in",
+                  .from = "+39333",
+                  .to = "100",
+                  .start = start,
+                  .end = end,
+                  .billsec = "0",
+                  .disp = disp};
+}
+
+/* The measures of both rollups recomputed from voip_cdr, by the definitions of docs/schema.md;
+ * with the test's QoS values every sum is exact. */
+#define WANT_MEASURES                                                                              \
+    "        count(*) AS calls,"                                                                   \
+    "        count(*) FILTER (WHERE disposition = 'ANSWERED') AS answered,"                        \
+    "        count(*) FILTER (WHERE disposition = 'NO_ANSWER') AS no_answer,"                      \
+    "        count(*) FILTER (WHERE disposition = 'BUSY') AS busy,"                                \
+    "        count(*) FILTER (WHERE disposition = 'FAILED') AS failed,"                            \
+    "        coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0) AS billsec_sum,"    \
+    "        coalesce(sum(extract(epoch FROM answer_ts - start_ts))"                               \
+    "                 FILTER (WHERE disposition = 'ANSWERED'), 0)::float8 AS ring_sum_s,"          \
+    "        coalesce(sum(mos::float8), 0) AS mos_sum, count(mos) AS mos_n,"                       \
+    "        coalesce(sum(jitter_ms::float8), 0) AS jitter_sum, count(jitter_ms) AS jitter_n,"     \
+    "        coalesce(sum(loss_pct::float8), 0) AS loss_sum, count(loss_pct) AS loss_n,"           \
+    "        count(*) FILTER (WHERE mos < 3.6::real) AS poor_mos_n"
+
+/* Rows that differ between the store rollup and its recomputation from voip_cdr. */
 static const char store_rollup_diff_sql[] =
     "WITH want AS ("
     " SELECT tenant_id, coalesce(store_id, '" NO_STORE "') AS store_id,"
     "        date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, direction,"
-    "        count(*) AS calls,"
-    "        count(*) FILTER (WHERE disposition = 'ANSWERED') AS answered,"
-    "        count(*) FILTER (WHERE disposition = 'NO_ANSWER') AS no_answer,"
-    "        count(*) FILTER (WHERE disposition = 'BUSY') AS busy,"
-    "        count(*) FILTER (WHERE disposition = 'FAILED') AS failed,"
-    "        coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0) AS billsec_sum,"
-    "        coalesce(sum(extract(epoch FROM answer_ts - start_ts))"
-    "                 FILTER (WHERE disposition = 'ANSWERED'), 0)::float8 AS ring_sum_s,"
-    "        coalesce(sum(mos::float8), 0) AS mos_sum, count(mos) AS mos_n,"
-    "        coalesce(sum(jitter_ms::float8), 0) AS jitter_sum, count(jitter_ms) AS jitter_n,"
-    "        coalesce(sum(loss_pct::float8), 0) AS loss_sum, count(loss_pct) AS loss_n,"
-    "        count(*) FILTER (WHERE mos < 3.6::real) AS poor_mos_n"
-    "   FROM voip_cdr GROUP BY 1, 2, 3, 4)"
+    "" WANT_MEASURES "   FROM voip_cdr GROUP BY 1, 2, 3, 4)"
     "SELECT count(*) FROM want w"
     "  FULL JOIN voip_cdr_rollup_store_hour r USING (tenant_id, store_id, hour, direction)"
     " WHERE (w.calls, w.answered, w.no_answer, w.busy, w.failed, w.billsec_sum, w.ring_sum_s,"
@@ -100,18 +127,7 @@ static const char store_rollup_diff_sql[] =
 static const char ext_rollup_diff_sql[] =
     "WITH want AS ("
     " SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date AS day, direction,"
-    "        count(*) AS calls,"
-    "        count(*) FILTER (WHERE disposition = 'ANSWERED') AS answered,"
-    "        count(*) FILTER (WHERE disposition = 'NO_ANSWER') AS no_answer,"
-    "        count(*) FILTER (WHERE disposition = 'BUSY') AS busy,"
-    "        count(*) FILTER (WHERE disposition = 'FAILED') AS failed,"
-    "        coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0) AS billsec_sum,"
-    "        coalesce(sum(extract(epoch FROM answer_ts - start_ts))"
-    "                 FILTER (WHERE disposition = 'ANSWERED'), 0)::float8 AS ring_sum_s,"
-    "        coalesce(sum(mos::float8), 0) AS mos_sum, count(mos) AS mos_n,"
-    "        coalesce(sum(jitter_ms::float8), 0) AS jitter_sum, count(jitter_ms) AS jitter_n,"
-    "        coalesce(sum(loss_pct::float8), 0) AS loss_sum, count(loss_pct) AS loss_n,"
-    "        count(*) FILTER (WHERE mos < 3.6::real) AS poor_mos_n,"
+    "" WANT_MEASURES ","
     "        (array_agg(user_id ORDER BY start_ts DESC) FILTER (WHERE user_id IS NOT NULL))[1]"
     "            AS user_id,"
     "        (array_agg(store_id ORDER BY start_ts DESC) FILTER (WHERE store_id IS NOT NULL))[1]"
@@ -175,84 +191,73 @@ Test(writer_basic, known_entries_land_with_their_values)
                                "answer_ts, end_ts, billsec, disposition, recording_url, mos, "
                                "jitter_ms, loss_pct, meta_json, ingested_at "
                                "FROM voip_cdr WHERE call_id = $1";
-    PGresult *r = pg_one_row(cols, 1, (const char *const[]){"a1b2c3d4@pbx-1"});
-    expect_pg_row(r,
-                  (const char *const[]){TENANT,
-                                        STORE_1,
-                                        DOMAIN,
-                                        "a1b2c3d4@pbx-1",
-                                        "in",
-                                        "+393331234567",
-                                        "100",
-                                        "+39061234567",
-                                        "100",
-                                        NULL,
-                                        "2025-10-30 09:12:00+00",
-                                        "2025-10-30 09:12:05+00",
-                                        "2025-10-30 09:14:13+00",
-                                        "128",
-                                        "ANSWERED",
-                                        "https://rec.edvoip.it/a1b2c3d4.wav",
-                                        "4.1",
-                                        "12.5",
-                                        "0.2",
-                                        "{\"hangup_cause\": \"NORMAL_CLEARING\"}",
-                                        "2025-10-30 09:14:14.5+00"},
-                  21, "the example CDR");
-    PQclear(r);
-    r = pg_one_row(cols, 1, (const char *const[]){"out-1@pbx"});
-    expect_pg_row(r,
-                  (const char *const[]){TENANT,
-                                        NULL,
-                                        DOMAIN,
-                                        "out-1@pbx",
-                                        "out",
-                                        "101",
-                                        "+390612345678",
-                                        NULL,
-                                        "101",
-                                        USER_1,
-                                        "2025-10-30 23:59:59.25+00",
-                                        NULL,
-                                        "2025-10-31 00:00:09+00",
-                                        "0",
-                                        "NO_ANSWER",
-                                        NULL,
-                                        NULL,
-                                        NULL,
-                                        NULL,
-                                        NULL,
-                                        "2025-11-01 00:00:00+00"},
-                  21, "the compressed CDR");
-    PQclear(r);
+    expect_row(cols, 1, (const char *const[]){"a1b2c3d4@pbx-1"},
+               (const char *const[]){TENANT,
+                                     STORE_1,
+                                     DOMAIN,
+                                     "a1b2c3d4@pbx-1",
+                                     "in",
+                                     "+393331234567",
+                                     "100",
+                                     "+39061234567",
+                                     "100",
+                                     NULL,
+                                     "2025-10-30 09:12:00+00",
+                                     "2025-10-30 09:12:05+00",
+                                     "2025-10-30 09:14:13+00",
+                                     "128",
+                                     "ANSWERED",
+                                     "https://rec.edvoip.it/a1b2c3d4.wav",
+                                     "4.1",
+                                     "12.5",
+                                     "0.2",
+                                     "{\"hangup_cause\": \"NORMAL_CLEARING\"}",
+                                     "2025-10-30 09:14:14.5+00"},
+               21, "the example CDR");
+    expect_row(cols, 1, (const char *const[]){"out-1@pbx"},
+               (const char *const[]){TENANT,
+                                     NULL,
+                                     DOMAIN,
+                                     "out-1@pbx",
+                                     "out",
+                                     "101",
+                                     "+390612345678",
+                                     NULL,
+                                     "101",
+                                     USER_1,
+                                     "2025-10-30 23:59:59.25+00",
+                                     NULL,
+                                     "2025-10-31 00:00:09+00",
+                                     "0",
+                                     "NO_ANSWER",
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     "2025-11-01 00:00:00+00"},
+               21, "the compressed CDR");
 
     /* The rollups, the callback state and the store name, from these two calls. */
-    r = pg_one_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n, jitter_sum, "
-                   "poor_mos_n FROM voip_cdr_rollup_store_hour "
-                   "WHERE store_id = $1 AND hour = '2025-10-30 09:00:00+00' AND direction = 'in'",
-                   1, (const char *const[]){STORE_1});
-    expect_pg_row(r, (const char *const[]){"1", "1", "0", "128", "5", "1", "12.5", "0"}, 8,
-                  "store rollup");
-    PQclear(r);
-    r = pg_one_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n "
-                   "FROM voip_cdr_rollup_store_hour "
-                   "WHERE store_id = $1 AND hour = '2025-10-30 23:00:00+00' AND direction = 'out'",
-                   1, (const char *const[]){NO_STORE});
-    expect_pg_row(r, (const char *const[]){"1", "0", "1", "0", "0", "0"}, 6,
-                  "store rollup of no store");
-    PQclear(r);
-    r = pg_one_row("SELECT calls, answered, user_id, store_id FROM voip_cdr_rollup_ext_day "
-                   "WHERE ext_number = '100' AND day = '2025-10-30' AND direction = 'in'",
-                   0, NULL);
-    expect_pg_row(r, (const char *const[]){"1", "1", NULL, STORE_1}, 4, "extension rollup");
-    PQclear(r);
-    r = pg_one_row("SELECT number, last_answered_ts FROM voip_callback_state", 0, NULL);
-    expect_pg_row(r, (const char *const[]){"+393331234567", "2025-10-30 09:12:00+00"}, 2,
-                  "callback state");
-    PQclear(r);
-    r = pg_one_row("SELECT store_id, name FROM voip_stores", 0, NULL);
-    expect_pg_row(r, (const char *const[]){STORE_1, "Roma Centro"}, 2, "store names");
-    PQclear(r);
+    expect_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n, jitter_sum, "
+               "poor_mos_n FROM voip_cdr_rollup_store_hour "
+               "WHERE store_id = $1 AND hour = '2025-10-30 09:00:00+00' AND direction = 'in'",
+               1, (const char *const[]){STORE_1},
+               (const char *const[]){"1", "1", "0", "128", "5", "1", "12.5", "0"}, 8,
+               "store rollup");
+    expect_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n "
+               "FROM voip_cdr_rollup_store_hour "
+               "WHERE store_id = $1 AND hour = '2025-10-30 23:00:00+00' AND direction = 'out'",
+               1, (const char *const[]){NO_STORE},
+               (const char *const[]){"1", "0", "1", "0", "0", "0"}, 6, "store rollup of no store");
+    expect_row("SELECT calls, answered, user_id, store_id FROM voip_cdr_rollup_ext_day "
+               "WHERE ext_number = '100' AND day = '2025-10-30' AND direction = 'in'",
+               0, NULL, (const char *const[]){"1", "1", NULL, STORE_1}, 4, "extension rollup");
+    expect_row("SELECT number, last_answered_ts FROM voip_callback_state", 0, NULL,
+               (const char *const[]){"+393331234567", "2025-10-30 09:12:00+00"}, 2,
+               "callback state");
+    expect_row("SELECT store_id, name FROM voip_stores", 0, NULL,
+               (const char *const[]){STORE_1, "Roma Centro"}, 2, "store names");
     expect_rollups_recomputed();
     cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 2);
     writer_stop();
@@ -348,17 +353,14 @@ Test(writer_basic, duplicates_are_stored_and_counted_once)
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rollup_store_hour", 0, NULL), 3,
                  "buckets (store 1, 09h, in), (no store, 10h, out), (store 2, 23h, in)");
     expect_rollups_recomputed();
-    PGresult *r = pg_one_row("SELECT string_agg(number || ' ' || last_answered_ts::text, ', ' "
-                             "ORDER BY number) FROM voip_callback_state",
-                             0, NULL);
-    expect_pg_row(r,
-                  (const char *const[]){"+393330000001 2025-10-30 09:12:00+00, "
-                                        "+393330000002 2025-10-30 10:05:00+00"},
-                  1, "callback state");
-    PQclear(r);
-    r = pg_one_row("SELECT string_agg(name, ', ' ORDER BY name) FROM voip_stores", 0, NULL);
-    expect_pg_row(r, (const char *const[]){"Milano, Roma Centro"}, 1, "store names");
-    PQclear(r);
+    expect_row("SELECT string_agg(number || ' ' || last_answered_ts::text, ', ' "
+               "ORDER BY number) FROM voip_callback_state",
+               0, NULL,
+               (const char *const[]){"+393330000001 2025-10-30 09:12:00+00, "
+                                     "+393330000002 2025-10-30 10:05:00+00"},
+               1, "callback state");
+    expect_row("SELECT string_agg(name, ', ' ORDER BY name) FROM voip_stores", 0, NULL,
+               (const char *const[]){"Milano, Roma Centro"}, 1, "store names");
     cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 4);
     cr_expect_eq(writer_metric("cdr_writer_duplicates_total"), 4);
     writer_stop();
@@ -389,15 +391,13 @@ Test(writer_basic, a_redelivered_entry_is_stored_once)
         redis_do(wfix.redis, "DEL %s", wfix.key);
     }
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rejects", 0, NULL), 2);
-    PGresult *r = pg_one_row("SELECT entry_id, entry_seq, source, call_id, reason, raw, tenant_id "
-                             "FROM voip_cdr_rejects WHERE entry_seq = 1",
-                             0, NULL);
-    expect_pg_row(r,
-                  (const char *const[]){"1700000000000-1", "1", "ingest", "bad-1",
-                                        "billsec: expected an integer",
-                                        "{\"call_id\":\"bad-1\",\"billsec\":\"x\"}", TENANT},
-                  7, "reject row 1");
-    PQclear(r);
+    expect_row("SELECT entry_id, entry_seq, source, call_id, reason, raw, tenant_id "
+               "FROM voip_cdr_rejects WHERE entry_seq = 1",
+               0, NULL,
+               (const char *const[]){"1700000000000-1", "1", "ingest", "bad-1",
+                                     "billsec: expected an integer",
+                                     "{\"call_id\":\"bad-1\",\"billsec\":\"x\"}", TENANT},
+               7, "reject row 1");
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 1);
     cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_store_hour", 0, NULL), 1);
     expect_rollups_recomputed();
@@ -411,22 +411,11 @@ Test(writer_basic, a_month_without_partition_gets_one)
                  0);
     writer_start(NULL);
     cdr_buf rows = {0};
-    append_call(&rows, &(call){.call_id = "old",
-                               .dir = "in",
-                               .from = "+39333",
-                               .to = "100",
-                               .start = "2019-03-15 08:00:00+00",
-                               .end = "2019-03-15 08:01:00+00",
-                               .billsec = "0",
-                               .disp = "FAILED"});
-    append_call(&rows, &(call){.call_id = "future",
-                               .dir = "in",
-                               .from = "+39333",
-                               .to = "100",
-                               .start = "2031-07-31 23:59:59.999999+00",
-                               .end = "2031-08-01 00:01:00+00",
-                               .billsec = "0",
-                               .disp = "FAILED"});
+    call old = unanswered_call("old", "2019-03-15 08:00:00+00", "2019-03-15 08:01:00+00", "FAILED");
+    call future = unanswered_call("future", "2031-07-31 23:59:59.999999+00",
+                                  "2031-08-01 00:01:00+00", "FAILED");
+    append_call(&rows, &old);
+    append_call(&rows, &future);
     stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
     cdr_buf_free(&rows);
     stream_drain();
@@ -448,13 +437,8 @@ Test(writer_basic, refused_rows_become_rejects_and_the_rest_commits)
 {
     writer_start(NULL);
     cdr_buf rows = {0};
-    call ok = {.dir = "in",
-               .from = "+39333",
-               .to = "100",
-               .start = "2025-10-30 12:00:00+00",
-               .end = "2025-10-30 12:01:00+00",
-               .billsec = "0",
-               .disp = "NO_ANSWER"};
+    call ok =
+        unanswered_call(NULL, "2025-10-30 12:00:00+00", "2025-10-30 12:01:00+00", "NO_ANSWER");
     call c = ok;
     c.call_id = "ok-1";
     append_call(&rows, &c);
@@ -495,24 +479,18 @@ Test(writer_basic, refused_rows_become_rejects_and_the_rest_commits)
              rows_text + check_start);
     static const char rej_sql[] = "SELECT entry_id, entry_seq, tenant_id, sip_domain, call_id, "
                                   "raw, reason LIKE $2 FROM voip_cdr_rejects WHERE call_id = $1";
-    PGresult *r = pg_one_row(
-        rej_sql, 2, (const char *const[]){"bad-uuid", "invalid input syntax for type uuid%"});
-    expect_pg_row(r, (const char *const[]){id, "2", NULL, DOMAIN, "bad-uuid", raw_uuid, "t"}, 7,
-                  "the row with a bad uuid");
-    PQclear(r);
-    r = pg_one_row(rej_sql, 2,
-                   (const char *const[]){"bad-billsec",
-                                         "%violates check constraint \"voip_cdr_billsec_check\"%"});
-    expect_pg_row(r, (const char *const[]){id, "4", TENANT, DOMAIN, "bad-billsec", raw_check, "t"},
-                  7, "the row that violates a CHECK");
-    PQclear(r);
-    r = pg_one_row(
-        "SELECT entry_seq, tenant_id, call_id, raw, reason LIKE 'missing data for column%' "
-        "FROM voip_cdr_rejects WHERE entry_seq = 6",
-        0, NULL);
-    expect_pg_row(r, (const char *const[]){"6", TENANT, NULL, TENANT "\t\\N", "t"}, 5,
-                  "the row with too few columns");
-    PQclear(r);
+    expect_row(rej_sql, 2, (const char *const[]){"bad-uuid", "invalid input syntax for type uuid%"},
+               (const char *const[]){id, "2", NULL, DOMAIN, "bad-uuid", raw_uuid, "t"}, 7,
+               "the row with a bad uuid");
+    expect_row(rej_sql, 2,
+               (const char *const[]){"bad-billsec",
+                                     "%violates check constraint \"voip_cdr_billsec_check\"%"},
+               (const char *const[]){id, "4", TENANT, DOMAIN, "bad-billsec", raw_check, "t"}, 7,
+               "the row that violates a CHECK");
+    expect_row("SELECT entry_seq, tenant_id, call_id, raw, reason LIKE 'missing data for column%' "
+               "FROM voip_cdr_rejects WHERE entry_seq = 6",
+               0, NULL, (const char *const[]){"6", TENANT, NULL, TENANT "\t\\N", "t"}, 5,
+               "the row with too few columns");
     cr_expect_eq(writer_metric("cdr_writer_rejects_total{source=\"writer\"}"), 3);
     cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 3);
     cdr_buf_free(&rows);
@@ -580,14 +558,9 @@ Test(writer_basic, batches_are_acknowledged_and_deleted)
         for (int i = 0; i < 3; i++) {
             char call_id[32];
             snprintf(call_id, sizeof(call_id), "ack-%d-%d", e, i);
-            append_call(&rows, &(call){.call_id = call_id,
-                                       .dir = "in",
-                                       .from = "+39333",
-                                       .to = "100",
-                                       .start = "2025-10-30 12:00:00+00",
-                                       .end = "2025-10-30 12:01:00+00",
-                                       .billsec = "0",
-                                       .disp = "NO_ANSWER"});
+            call c = unanswered_call(call_id, "2025-10-30 12:00:00+00", "2025-10-30 12:01:00+00",
+                                     "NO_ANSWER");
+            append_call(&rows, &c);
         }
         stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
         cdr_buf_free(&rows);

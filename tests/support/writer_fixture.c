@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "cdr_codec.h"
+#include "db_fixture.h"
 #include "proc.h"
 #include "redis_own.h"
 
@@ -23,18 +24,6 @@
 #define DRAIN_TIMEOUT_MS 15000
 
 writer_fixture wfix;
-
-static void migrate(void)
-{
-    char err[1024], url[ITEST_URL_MAX + 16];
-    itest_proc p;
-    snprintf(url, sizeof(url), "CDR_PG_URL=%s", wfix.db.url);
-    cr_assert(itest_run("cdrctl", (const char *const[]){"migrate", NULL},
-                        (const char *const[]){url, NULL}, 60, &p, err, sizeof(err)) == 0,
-              "%s", err);
-    cr_assert_eq(p.status, 0, "cdrctl migrate: %s", p.err);
-    itest_proc_free(&p);
-}
 
 static void exec_ok(const char *sql, int n, const char *const *params)
 {
@@ -55,7 +44,7 @@ void writer_setup(void)
     snprintf(wfix.redis_url, sizeof(wfix.redis_url), "%s", env->redis_url);
     wfix.redis = redis_open(atoi(env->redis_port), NULL);
     cr_assert(itest_db_create(&wfix.db, err, sizeof(err)) == 0, "%s", err);
-    migrate();
+    fixture_ctl(&wfix.db, (const char *const[]){"migrate", NULL});
     wfix.pg = itest_db_connect(&wfix.db, NULL, err, sizeof(err));
     cr_assert(wfix.pg, "%s", err);
     exec_ok("SET TimeZone = 'UTC'", 0, NULL);

@@ -1,0 +1,24 @@
+/* db_fixture.h - cdrctl on a test's database: `cdrctl ARGS` run with CDR_PG_URL naming the
+ * database (itest.h's itest_db), either asserted to succeed or with its status and output left
+ * to the test. Failures end the test through Criterion's assertions. */
+#ifndef CDR_DB_FIXTURE_H
+#define CDR_DB_FIXTURE_H
+
+#include "itest.h"
+
+/* How long one cdrctl may run before it is killed: a rollup rebuild over a million CDRs fits. */
+#define FIXTURE_CTL_TIMEOUT_S 300
+
+/* Runs `cdrctl ARGS` ('args' NULL-terminated) with CDR_PG_URL set to the owner's URL of 'db'
+ * (not set when 'db' is NULL or not created: its URL empty), then the "KEY=VALUE" strings of
+ * 'env' (NULL-terminated, at most 14; NULL for none), and waits for it. Asserts only that it
+ * could be run; its status and output are left in 'p', which the caller frees with
+ * itest_proc_free. */
+void fixture_ctl_run(const itest_db *db, const char *const *args, const char *const *env,
+                     itest_proc *p);
+
+/* Runs `cdrctl ARGS` on 'db' (fixture_ctl_run without 'env') and asserts that it exits 0; the
+ * message names the command and holds its stderr. */
+void fixture_ctl(const itest_db *db, const char *const *args);
+
+#endif
