@@ -123,7 +123,7 @@ static const char usage_text[] =
     "  --header 'N: v'      extra request header, repeatable\n"
     "  --expect STATUS      the status counted as success; others are errors (default: any 2xx)\n"
     "Prints one line of key=value pairs: requests, ok, errors, seconds, rps, ok_rps, latency\n"
-    "percentiles in ms (p50_ms p90_ms p99_ms p999_ms max_ms mean_ms), status_NNN counts,\n"
+    "percentiles in ms (p50_ms p90_ms p95_ms p99_ms p999_ms max_ms mean_ms), status_NNN counts,\n"
     "socket_errors, connect_errors, reconnects, all_ok (expected answers including warmup),\n"
     "connections, threads, request_bytes, and for an open loop target_rps and late (requests\n"
     "due but never sent).\n"
@@ -547,7 +547,7 @@ static void report(const stats *st, int64_t window_ns)
     static const struct {
         const char *key;
         double p;
-    } pct[] = {{"p50_ms", 50}, {"p90_ms", 90}, {"p99_ms", 99}, {"p999_ms", 99.9}};
+    } pct[] = {{"p50_ms", 50}, {"p90_ms", 90}, {"p95_ms", 95}, {"p99_ms", 99}, {"p999_ms", 99.9}};
     for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++)
         printf(" %s=%.3f", pct[i].key, (double)lat_hist_percentile(&st->latency, pct[i].p) / 1e3);
     printf(" max_ms=%.3f mean_ms=%.3f", (double)st->latency.max_us / 1e3,
