@@ -20,7 +20,10 @@
 /* Sent once per connection before it serves; parameters rather than SQL text for the value. */
 #define SETUP_SQL                                                                                  \
     "SELECT set_config('jit', 'off', false), set_config('statement_timeout', $1, false)"
-#define TENANT_SQL "SELECT set_config('app.tenant_id', $1, true)"
+/* The tenant for row-level security and the statement timeout of the job, for its
+ * transaction only. */
+#define TENANT_SQL                                                                                 \
+    "SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)"
 
 typedef enum conn_state {
     CONN_DOWN,       /* closed; the retry timer reopens it */
@@ -54,6 +57,7 @@ struct pg_job {
     job_state state;
     pg_conn *conn; /* while running */
     char *tenant;
+    char timeout_text[32]; /* statement_timeout of its transaction, in ms */
     char *sql;
     int n_params;
     char **values;
@@ -401,7 +405,7 @@ static void conn_start(pg_conn *c, pg_job *j)
 {
     char msg[ERROR_MAX];
     PGconn *pg = c->pg;
-    const char *tenant[1] = {j->tenant};
+    const char *tenant[2] = {j->tenant, j->timeout_text};
     c->job = j;
     c->state = CONN_BUSY;
     c->step = STEP_BEGIN;
@@ -409,7 +413,7 @@ static void conn_start(pg_conn *c, pg_job *j)
     j->conn = c;
     if (!PQenterPipelineMode(pg) ||
         !PQsendQueryParams(pg, "BEGIN READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQsendQueryParams(pg, TENANT_SQL, 1, NULL, tenant, NULL, NULL, 0) ||
+        !PQsendQueryParams(pg, TENANT_SQL, 2, NULL, tenant, NULL, NULL, 0) ||
         !PQsendQueryParams(pg, j->sql, j->n_params, NULL, (const char *const *)j->values, NULL,
                            NULL, 0) ||
         !PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(pg)) {
@@ -690,6 +694,10 @@ pg_job *pg_pool_submit(pg_pool *p, const pg_query *q)
         return NULL;
     j->pool = p;
     j->tenant = strdup(q->tenant_id ? q->tenant_id : "");
+    if (q->timeout_ms > 0)
+        snprintf(j->timeout_text, sizeof(j->timeout_text), "%lld", q->timeout_ms);
+    else
+        snprintf(j->timeout_text, sizeof(j->timeout_text), "%s", p->timeout_text);
     j->sql = strdup(q->sql);
     j->n_params = q->n_params;
     j->on_row = q->on_row;

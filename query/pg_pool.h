@@ -48,11 +48,13 @@ typedef void (*pg_done_fn)(pg_job *job, const PGresult *res, const char *error,
                            const char *sqlstate, void *arg);
 
 typedef struct pg_query {
-    const char *tenant_id; /* set with set_config('app.tenant_id', $1, true) first */
+    const char *tenant_id; /* set with set_config('app.tenant_id', $1, true) first, together
+                              with the job's statement timeout */
     const char *sql;       /* one statement, parameters $1..$n */
     int n_params;
     const char *const *values; /* text values (NULL = SQL NULL); copied at submit */
     pg_row_fn on_row;          /* NULL: whole result to 'done' */
+    long long timeout_ms;      /* statement timeout of this job; 0: the pool's */
     pg_done_fn done;
     void *arg;
 } pg_query;

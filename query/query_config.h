@@ -12,7 +12,8 @@ typedef struct query_config {
     char *pg_url;       /* connects as the reader role (row-level security) */
     long long pg_conns; /* pooled PostgreSQL connections */
     long long statement_timeout_ms;
-    long long tenant_rate; /* requests per second per tenant (token bucket refill) */
+    long long export_timeout_ms; /* statement timeout of a CSV export */
+    long long tenant_rate;       /* requests per second per tenant (token bucket refill) */
     long long tenant_burst;
     long long ip_rate; /* requests per second per client address */
     long long ip_burst;

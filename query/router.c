@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -70,6 +72,7 @@ static const struct {
 
 struct router {
     struct event_base *base;
+    long long export_timeout_ms; /* statement timeout of CSV exports */
     struct evhttp *http;
     pg_pool *pool;
     http_auth *auth;
@@ -204,6 +207,10 @@ static void reply_pg_error(struct evhttp_request *req, const char *error, const 
                          0);
     } else if (strncmp(sqlstate, "22", 2) == 0) {
         http_reply_error(req, 400, error, NULL, 0);
+    } else if (strcmp(error, "canceled") == 0) {
+        /* Only a client that went away cancels: nobody reads this answer. */
+        LOG_DEBUG("query", "query canceled: the client went away");
+        http_reply_error(req, 503, "canceled", NULL, 0);
     } else {
         LOG_WARN("query", "query failed: %s%s%s", error, sqlstate[0] ? " SQLSTATE " : "", sqlstate);
         http_reply_error(req, 503, "the database could not answer: retry", NULL, 1);
@@ -300,11 +307,24 @@ static void on_csv_done(pg_job *job, const PGresult *res, const char *error, con
         else
             csv_start(q);
     }
-    if (q->csv_started) {
-        if (error)
+    if (q->csv_started && error) {
+        /* The header and part of the rows are out: the only way left to say that the rest is
+         * missing is to end the connection without the last chunk, which every HTTP client
+         * reports as an incomplete transfer. */
+        struct evhttp_connection *conn = q->conn;
+        if (strcmp(error, "canceled") != 0)
             LOG_WARN("query", "CSV export cut short: %s", error);
-        else
-            csv_flush(q);
+        if (conn) {
+            evhttp_connection_set_closecb(conn, NULL, NULL);
+            q->conn = NULL;
+            observe(q->r, q->ep, q->t0_us);
+            qreq_free(q);
+            evhttp_connection_free(conn);
+            return;
+        }
+        evhttp_send_reply_end(q->req);
+    } else if (q->csv_started) {
+        csv_flush(q);
         if (q->conn)
             evhttp_connection_set_closecb(q->conn, NULL, NULL);
         q->conn = NULL;
@@ -470,6 +490,7 @@ static void handle_api(router *r, struct evhttp_request *req, endpoint ep, const
         .on_row = csv ? on_csv_row : NULL,
         .done = csv ? on_csv_done : on_json_done,
         .arg = q,
+        .timeout_ms = csv ? r->export_timeout_ms : 0,
     };
     q->job = pg_pool_submit(r->pool, &pq);
     if (!q->job) {
@@ -523,11 +544,26 @@ static void handle_one(router *r, struct evhttp_request *req, const char *raw)
     free(id);
 }
 
+/* Answers go out as soon as they are written: with Nagle's algorithm on, the last segment of
+ * an answer written in several pieces (any body over libevent's 16 KiB write unit) waits for
+ * the client's delayed ACK, about 40 ms on Linux, on every keep-alive request. Set for each
+ * request, since evhttp hands over no accepted socket; the call costs a microsecond. */
+static void no_delay(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* evhttp's generic callback: every request, once read; answered by exactly one path below. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
     router *r = arg;
     evhttp_request_set_on_complete_cb(req, on_request_complete, r);
+    no_delay(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
@@ -640,6 +676,7 @@ router *router_create(struct event_base *base, struct evhttp *http, pg_pool *poo
     r->conf = conf;
     r->metrics = m;
     r->auth = http_auth_create(verifier);
+    r->export_timeout_ms = conf->export_timeout_ms;
     r->tenant_rl = ratelimit_create((double)conf->tenant_rate, (double)conf->tenant_burst);
     r->ip_rl = ratelimit_create((double)conf->ip_rate, (double)conf->ip_burst);
     r->health = (http_health_ops){.ready = health_ready, .arg = r, .metrics = m};
