@@ -37,6 +37,11 @@
     "tenant_id, coalesce(store_id, " ROLLUP_NO_STORE "), date_trunc('hour', start_ts, 'UTC'), "    \
     "direction"
 
+/* The key of the daily store rollup (tenant_id, day, store_id, direction); GROUP BY 1..4. */
+#define ROLLUP_STORE_DAY_KEY                                                                       \
+    "tenant_id, (start_ts AT TIME ZONE 'UTC')::date, coalesce(store_id, " ROLLUP_NO_STORE "), "    \
+    "direction"
+
 /* The key of the extension rollup (tenant_id, ext_number, day, direction); GROUP BY 1..4 of
  * CDRs with an extension. */
 #define ROLLUP_EXT_DAY_KEY "tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date, direction"
@@ -49,9 +54,23 @@
     "(array_agg(store_id ORDER BY start_ts DESC, call_id DESC)"                                    \
     " FILTER (WHERE store_id IS NOT NULL))[1]"
 
-/* The callback state of ANSWERED CDRs (tenant_id, number, last_answered_ts): the number is the
- * caller of an inbound call and the callee of an outbound one; GROUP BY 1, 2. */
+/* The callback state of CDRs: per tenant and number, the start of the latest ANSWERED call
+ * with it (the caller of an inbound call, the callee of an outbound one) and of the latest
+ * missed inbound call from it. Select it FROM the CDRs WHERE ROLLUP_CALLBACK_WHERE, GROUP BY 1,
+ * 2 ORDER BY 1, 2, INSERT it INTO voip_callback_state AS c (tenant_id, number,
+ * last_answered_ts, last_missed_ts) and end with ROLLUP_CALLBACK_UPSERT: both times only ever
+ * move forward (GREATEST ignores NULL), so late arrivals and repeated rebuilds are right. */
 #define ROLLUP_CALLBACK_SELECT                                                                     \
-    "tenant_id, CASE WHEN direction = 'in' THEN from_uri ELSE to_uri END, max(start_ts)"
+    "tenant_id, CASE WHEN direction = 'in' THEN from_uri ELSE to_uri END, "                        \
+    "max(start_ts) FILTER (WHERE disposition = 'ANSWERED'), "                                      \
+    "max(start_ts) FILTER (WHERE direction = 'in' AND disposition <> 'ANSWERED')"
+#define ROLLUP_CALLBACK_WHERE "(disposition = 'ANSWERED' OR direction = 'in')"
+#define ROLLUP_CALLBACK_UPSERT                                                                     \
+    "ON CONFLICT (tenant_id, number) DO UPDATE"                                                    \
+    " SET last_answered_ts = GREATEST(c.last_answered_ts, excluded.last_answered_ts),"             \
+    " last_missed_ts = GREATEST(c.last_missed_ts, excluded.last_missed_ts)"                        \
+    " WHERE c.last_answered_ts IS DISTINCT FROM"                                                   \
+    " GREATEST(c.last_answered_ts, excluded.last_answered_ts)"                                     \
+    " OR c.last_missed_ts IS DISTINCT FROM GREATEST(c.last_missed_ts, excluded.last_missed_ts)"
 
 #endif

@@ -29,11 +29,15 @@
  * tables in this order in their one statement, so neither side can hold one while waiting for
  * the other. */
 static const char lock_tables_sql[] =
-    "LOCK TABLE public.voip_cdr_rollup_store_hour, public.voip_cdr_rollup_ext_day "
+    "LOCK TABLE public.voip_cdr_rollup_store_hour, public.voip_cdr_rollup_store_day, "
+    "public.voip_cdr_rollup_ext_day "
     "IN SHARE ROW EXCLUSIVE MODE";
 
 static const char delete_store_sql[] =
     "DELETE FROM public.voip_cdr_rollup_store_hour WHERE hour >= " RANGE_LO " AND hour < " RANGE_HI;
+
+static const char delete_store_day_sql[] =
+    "DELETE FROM public.voip_cdr_rollup_store_day WHERE day BETWEEN $1::date AND $2::date";
 
 static const char delete_ext_sql[] =
     "DELETE FROM public.voip_cdr_rollup_ext_day WHERE day BETWEEN $1::date AND $2::date";
@@ -47,6 +51,16 @@ static const char insert_store_sql[] =
     "    FROM public.voip_cdr WHERE " IN_RANGE "   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  RETURNING calls"
     ") SELECT count(*), coalesce(sum(calls), 0) FROM ins";
+
+/* Answers the rows written. */
+static const char insert_store_day_sql[] =
+    "WITH ins AS ("
+    "  INSERT INTO public.voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, "
+    "" ROLLUP_COLUMNS ")"
+    "  SELECT " ROLLUP_STORE_DAY_KEY ", " ROLLUP_MEASURES "    FROM public.voip_cdr WHERE " IN_RANGE
+    "   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    "  RETURNING 1"
+    ") SELECT count(*) FROM ins";
 
 static const char insert_ext_sql[] =
     "WITH ins AS ("
@@ -62,14 +76,11 @@ static const char insert_ext_sql[] =
  * writer stored meanwhile; it only ever moves forward. Answers the rows made or moved. */
 static const char upsert_callback_sql[] =
     "WITH up AS ("
-    "  INSERT INTO public.voip_callback_state AS c (tenant_id, number, last_answered_ts)"
-    "  SELECT " ROLLUP_CALLBACK_SELECT
-    "    FROM public.voip_cdr WHERE disposition = 'ANSWERED' AND " IN_RANGE
-    "   GROUP BY 1, 2 ORDER BY 1, 2"
-    "  ON CONFLICT (tenant_id, number) DO UPDATE"
-    "     SET last_answered_ts = GREATEST(c.last_answered_ts, excluded.last_answered_ts)"
-    "   WHERE c.last_answered_ts < excluded.last_answered_ts"
-    "  RETURNING 1"
+    "  INSERT INTO public.voip_callback_state AS c (tenant_id, number, last_answered_ts,"
+    "      last_missed_ts)"
+    "  SELECT " ROLLUP_CALLBACK_SELECT "    FROM public.voip_cdr WHERE " ROLLUP_CALLBACK_WHERE
+    " AND " IN_RANGE "   GROUP BY 1, 2 ORDER BY 1, 2"
+    "  " ROLLUP_CALLBACK_UPSERT "  RETURNING 1"
     ") SELECT count(*) FROM up";
 
 bool rollups_day_parse(const char *s, long *days)
@@ -153,6 +164,12 @@ int rollups_rebuild(PGconn *conn, const char *from, const char *to, rollups_resu
         goto done;
     }
     PQclear(r);
+    r = pgu_query(conn, delete_store_day_sql, 2, range, msg, sizeof(msg));
+    if (!r) {
+        snprintf(err, errlen, "cannot delete the store-day rollup rows: %s", msg);
+        goto done;
+    }
+    PQclear(r);
     r = pgu_query(conn, delete_ext_sql, 2, range, msg, sizeof(msg));
     if (!r) {
         snprintf(err, errlen, "cannot delete the extension-day rollup rows: %s", msg);
@@ -161,6 +178,9 @@ int rollups_rebuild(PGconn *conn, const char *from, const char *to, rollups_resu
     PQclear(r);
     if (step(conn, "cannot insert the store-hour rollup rows", insert_store_sql, range, store, 2,
              err, errlen) != 0)
+        goto done;
+    if (step(conn, "cannot insert the store-day rollup rows", insert_store_day_sql, range,
+             &res->store_day_rows, 1, err, errlen) != 0)
         goto done;
     if (step(conn, "cannot insert the extension-day rollup rows", insert_ext_sql, range,
              &res->ext_day_rows, 1, err, errlen) != 0)
@@ -202,7 +222,8 @@ static const cfg_option rebuild_options[] = {
 
 static const cfg_table rebuild_table = {
     .program = "cdrctl rollups rebuild",
-    .summary = "Recomputes from voip_cdr, in one transaction, the store-hour and extension-day "
+    .summary = "Recomputes from voip_cdr, in one transaction, the store-hour, store-day and "
+               "extension-day "
                "rollups of the UTC days --from..--to (rows of other days are left as they are) "
                "and moves the callback state forward to the range's answered calls.",
     .usage = "--from YYYY-MM-DD --to YYYY-MM-DD",
@@ -220,7 +241,8 @@ static const char rebuild_notes[] =
     "waits in Redis). CDRs loaded by other means (COPY) while it runs may be missed: rebuild\n"
     "again after loading. The callback state never moves back, so any range is safe for it.\n"
     "Two rebuilds run one after the other.\n"
-    "Prints: rebuilt N store-hour and N extension-day rollup rows from N CDRs, FROM..TO\n"
+    "Prints: rebuilt N store-hour, N store-day and N extension-day rollup rows from N CDRs,\n"
+    "        FROM..TO\n"
     "        callback state moved forward for N numbers\n";
 
 static void print_help(void)
@@ -295,8 +317,10 @@ int ctl_rollups_main(const ctl_config *conf, int argc, char **argv)
         rc = CTL_EXIT_FAILURE;
         goto done;
     }
-    printf("rebuilt %lld store-hour and %lld extension-day rollup rows from %lld CDRs, %s..%s\n",
-           res.store_hour_rows, res.ext_day_rows, res.cdrs, flags.from, flags.to);
+    printf("rebuilt %lld store-hour, %lld store-day and %lld extension-day rollup rows from %lld "
+           "CDRs, %s..%s\n",
+           res.store_hour_rows, res.store_day_rows, res.ext_day_rows, res.cdrs, flags.from,
+           flags.to);
     printf("callback state moved forward for %lld numbers\n", res.callback_moved);
     rc = CTL_EXIT_OK;
 done:

@@ -13,6 +13,7 @@
 /* What a rebuild did. */
 typedef struct rollups_result {
     long long store_hour_rows; /* voip_cdr_rollup_store_hour rows written */
+    long long store_day_rows;  /* voip_cdr_rollup_store_day rows written */
     long long ext_day_rows;    /* voip_cdr_rollup_ext_day rows written */
     long long cdrs;            /* voip_cdr rows of the range they were computed from */
     long long callback_moved;  /* voip_callback_state rows made or moved forward */

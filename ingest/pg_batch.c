@@ -70,6 +70,12 @@ static const char batch_sql[] =
     "  SELECT " ROLLUP_STORE_HOUR_KEY ", " ROLLUP_MEASURES
     "    FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  ON CONFLICT (tenant_id, store_id, hour, direction) DO UPDATE SET " ROLLUP_ADD
+    "), store_day AS ("
+    "  INSERT INTO public.voip_cdr_rollup_store_day AS r (tenant_id, day, store_id, "
+    "direction, " ROLLUP_COLUMNS ")"
+    "  SELECT " ROLLUP_STORE_DAY_KEY ", " ROLLUP_MEASURES
+    "    FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    "  ON CONFLICT (tenant_id, day, store_id, direction) DO UPDATE SET " ROLLUP_ADD
     "), ext_day AS ("
     "  INSERT INTO public.voip_cdr_rollup_ext_day AS r (tenant_id, ext_number, day, "
     "direction, " ROLLUP_COLUMNS ", user_id, store_id)"
@@ -79,13 +85,11 @@ static const char batch_sql[] =
     "      user_id = coalesce(excluded.user_id, r.user_id),"
     "      store_id = coalesce(excluded.store_id, r.store_id)"
     "), callback AS ("
-    "  INSERT INTO public.voip_callback_state AS c (tenant_id, number, last_answered_ts)"
-    "  SELECT " ROLLUP_CALLBACK_SELECT
-    "    FROM ins WHERE disposition = 'ANSWERED' GROUP BY 1, 2 ORDER BY 1, 2"
-    "  ON CONFLICT (tenant_id, number) DO UPDATE"
-    "     SET last_answered_ts = GREATEST(c.last_answered_ts, excluded.last_answered_ts)"
-    "   WHERE c.last_answered_ts < excluded.last_answered_ts"
-    "), stores AS ("
+    "  INSERT INTO public.voip_callback_state AS c (tenant_id, number, last_answered_ts,"
+    "      last_missed_ts)"
+    "  SELECT " ROLLUP_CALLBACK_SELECT "    FROM ins WHERE " ROLLUP_CALLBACK_WHERE
+    " GROUP BY 1, 2 ORDER BY 1, 2"
+    "  " ROLLUP_CALLBACK_UPSERT "), stores AS ("
     "  INSERT INTO public.voip_stores AS s (tenant_id, store_id, name)"
     "  SELECT DISTINCT ON (tenant_id, store_id) tenant_id, store_id, store_name"
     "    FROM " STAGE_CDR

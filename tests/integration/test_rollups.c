@@ -1,7 +1,7 @@
 /* test_rollups.c - `cdrctl rollups rebuild` against a real PostgreSQL: CDRs stored straight into
  * voip_cdr (no writer) get the rollups and callback state a recomputation written here expects,
- * a rebuild run twice changes nothing, days outside the range are left alone, bad ranges are
- * refused. */
+ * the daily store rollup is the sum of the hourly one, a rebuild run twice changes nothing, days
+ * outside the range are left alone, bad ranges are refused. */
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 
 #include "db_fixture.h"
 #include "itest.h"
+#include "oracle_sql.h"
 
 static itest_db db;
 
@@ -83,17 +84,27 @@ static const char seed_sql[] =
     "                 FROM generate_series(1, 3004) AS g) AS raw) AS s";
 
 /* The rollup tables' rows of the days [$1, $2], in the order of the expected rows below. */
+#define ROWS_MEASURES                                                                              \
+    "calls, answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n,"           \
+    " jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n"
+#define HOUR_DAY "(hour AT TIME ZONE 'UTC')::date"
 static const char store_rows_sql[] =
-    "SELECT tenant_id, store_id, hour, direction, calls, answered, no_answer, busy, failed,"
-    "   billsec_sum, ring_sum_s, mos_sum, mos_n, jitter_sum, jitter_n, loss_sum, loss_n,"
-    "   poor_mos_n"
-    " FROM voip_cdr_rollup_store_hour"
-    " WHERE (hour AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date";
+    "SELECT tenant_id, store_id, hour, direction, " ROWS_MEASURES
+    " FROM voip_cdr_rollup_store_hour WHERE " HOUR_DAY " BETWEEN $1::date AND $2::date";
+static const char store_day_rows_sql[] =
+    "SELECT tenant_id, store_id, day, direction, " ROWS_MEASURES
+    " FROM voip_cdr_rollup_store_day WHERE day BETWEEN $1::date AND $2::date";
 static const char ext_rows_sql[] =
-    "SELECT tenant_id, ext_number, day, direction, calls, answered, no_answer, busy, failed,"
-    "   billsec_sum, ring_sum_s, mos_sum, mos_n, jitter_sum, jitter_n, loss_sum, loss_n,"
-    "   poor_mos_n, user_id, store_id"
+    "SELECT tenant_id, ext_number, day, direction, " ROWS_MEASURES ", user_id, store_id"
     " FROM voip_cdr_rollup_ext_day WHERE day BETWEEN $1::date AND $2::date";
+
+/* The store-hour rows of the days [$1, $2] summed per UTC day, as store_day_rows_sql. */
+static const char store_hours_by_day_sql[] =
+    "SELECT tenant_id, store_id, " HOUR_DAY ", direction, sum(calls), sum(answered),"
+    "   sum(no_answer), sum(busy), sum(failed), sum(billsec_sum), sum(ring_sum_s), sum(mos_sum),"
+    "   sum(mos_n), sum(jitter_sum), sum(jitter_n), sum(loss_sum), sum(loss_n), sum(poor_mos_n)"
+    " FROM voip_cdr_rollup_store_hour WHERE " HOUR_DAY " BETWEEN $1::date AND $2::date"
+    " GROUP BY 1, 2, 3, 4";
 
 /* The test's own recomputation of what the writer keeps, from voip_cdr rows of the UTC days
  * [$1, $2] (docs/schema.md). */
@@ -109,10 +120,15 @@ static const char ext_rows_sql[] =
     " sum(CASE WHEN mos < real '3.6' THEN 1 ELSE 0 END)::bigint"
 #define EXPECT_DAYS "(start_ts AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date"
 
+#define UTC_DAY "(start_ts AT TIME ZONE 'UTC')::date"
+
+/* Grouped by tenant, store (none: the all-zero UUID), the time bucket 'bucket' and direction. */
+#define STORE_EXPECT(bucket)                                                                       \
+    "SELECT tenant_id, coalesce(store_id, '00000000-0000-0000-0000-000000000000'), " bucket        \
+    ", direction, " EXPECT_MEASURES " FROM voip_cdr WHERE " EXPECT_DAYS " GROUP BY 1, 2, 3, 4"
 static const char store_expect_sql[] =
-    "SELECT tenant_id, coalesce(store_id, '00000000-0000-0000-0000-000000000000'),"
-    "   date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', direction, "
-    "" EXPECT_MEASURES " FROM voip_cdr WHERE " EXPECT_DAYS " GROUP BY 1, 2, 3, 4";
+    STORE_EXPECT("date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'");
+static const char store_day_expect_sql[] = STORE_EXPECT(UTC_DAY);
 
 /* The latest user and store are looked up per group, the latest call first, ties by call_id. */
 static const char ext_expect_sql[] =
@@ -131,10 +147,8 @@ static const char ext_expect_sql[] =
 
 /* The callback state the recomputation expects when it held nothing before. */
 static const char callback_rows_sql[] =
-    "SELECT tenant_id, number, last_answered_ts FROM voip_callback_state";
-static const char callback_expect_sql[] =
-    "SELECT tenant_id, CASE direction WHEN 'in' THEN from_uri ELSE to_uri END, max(start_ts)"
-    " FROM voip_cdr WHERE answer_ts IS NOT NULL GROUP BY 1, 2";
+    "SELECT " ORACLE_CALLBACK_COLUMNS " FROM voip_callback_state";
+static const char callback_expect_sql[] = ORACLE_CALLBACK_STATE("true");
 
 /* Rows in one of 'a' and 'b' but not the other, both run with the 'n' parameters 'params'. */
 static long long differ(PGconn *c, const char *a, const char *b, int n, const char *const *params)
@@ -147,13 +161,23 @@ static long long differ(PGconn *c, const char *a, const char *b, int n, const ch
     return scalar(c, sql, n, params);
 }
 
-/* Asserts both rollups of the days 'from'..'to' equal the recomputation, and with 'callback'
- * the whole callback state too. */
+/* Asserts the rollups of the days 'from'..'to' equal the recomputation, the store-day one the
+ * store-hour one summed per day too, and with 'callback' the whole callback state too. */
 static void expect_recomputed(PGconn *c, const char *from, const char *to, bool callback)
 {
     const char *const range[2] = {from, to};
     cr_expect_eq(differ(c, store_rows_sql, store_expect_sql, 2, range), 0,
                  "store-hour rollup of %s..%s differs from the recomputation", from, to);
+    cr_expect_eq(differ(c, store_day_rows_sql, store_day_expect_sql, 2, range), 0,
+                 "store-day rollup of %s..%s differs from the recomputation", from, to);
+    cr_expect_eq(differ(c, store_day_rows_sql, store_hours_by_day_sql, 2, range), 0,
+                 "store-day rollup of %s..%s differs from the store-hour one summed per day", from,
+                 to);
+    cr_expect_gt(scalar(c,
+                        "SELECT count(*) FROM voip_cdr_rollup_store_day"
+                        " WHERE day BETWEEN $1::date AND $2::date",
+                        2, range),
+                 0, "no store-day rows of %s..%s to compare", from, to);
     cr_expect_eq(differ(c, ext_rows_sql, ext_expect_sql, 2, range), 0,
                  "extension-day rollup of %s..%s differs from the recomputation", from, to);
     if (callback)
@@ -161,12 +185,14 @@ static void expect_recomputed(PGconn *c, const char *from, const char *to, bool 
                      "callback state differs from the recomputation");
 }
 
+/* Runs the rebuild in a session an hour ahead of UTC (where the seed's calls just before a UTC
+ * midnight are on the next day): the hours and days it keeps are UTC's all the same. */
 static void rebuild(const char *from, const char *to, char *out, size_t len)
 {
     itest_proc p;
     fixture_ctl_run(&db,
                     (const char *const[]){"rollups", "rebuild", "--from", from, "--to", to, NULL},
-                    NULL, &p);
+                    (const char *const[]){"PGTZ=Europe/Rome", NULL}, &p);
     cr_assert_eq(p.status, 0, "rollups rebuild %s..%s: %s", from, to, p.err);
     cr_expect_str_eq(p.err, "", "rebuild wrote to stderr: %s", p.err);
     snprintf(out, len, "%s", p.out);
@@ -194,6 +220,11 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
             "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, calls)"
             " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-05', 'out', 999)",
             0, NULL);
+    exec_ok(c,
+            "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
+            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '2025-10-05', '00000000-0000-0000-"
+            "0000-000000000000', 'in', 999)",
+            0, NULL);
     /* A number's state older than its answered calls of the range, which moves it forward. */
     exec_ok(c,
             "INSERT INTO voip_callback_state SELECT tenant_id, from_uri, '2025-01-01 00:00:00+00'"
@@ -205,13 +236,17 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
     rebuild(from, to, first, sizeof(first));
     const char *const range[2] = {from, to};
     snprintf(want, sizeof(want),
-             "rebuilt %lld store-hour and %lld extension-day rollup rows from 3004 CDRs, "
-             "2025-09-01..2025-11-30\n",
+             "rebuilt %lld store-hour, %lld store-day and %lld extension-day rollup rows from 3004 "
+             "CDRs, 2025-09-01..2025-11-30\n",
              scalar(c,
                     "SELECT count(*) FROM ("
                     "SELECT 1 FROM voip_cdr WHERE " EXPECT_DAYS
                     " GROUP BY tenant_id, store_id, date_trunc('hour', start_ts, 'UTC'),"
                     " direction) AS k",
+                    2, range),
+             scalar(c,
+                    "SELECT count(*) FROM (SELECT 1 FROM voip_cdr WHERE " EXPECT_DAYS
+                    " GROUP BY tenant_id, store_id, " UTC_DAY ", direction) AS k",
                     2, range),
              scalar(c,
                     "SELECT count(*) FROM (SELECT 1 FROM voip_cdr WHERE ext_number IS NOT NULL"
@@ -221,9 +256,11 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
     cr_expect(strncmp(first, want, strlen(want)) == 0, "got %s, want %s", first, want);
     expect_recomputed(c, from, to, true);
     cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM voip_cdr_rollup_store_hour"
-                        " WHERE (hour AT TIME ZONE 'UTC')::date < $1::date"
-                        "    OR (hour AT TIME ZONE 'UTC')::date > $2::date",
+                        "SELECT (SELECT count(*) FROM voip_cdr_rollup_store_hour"
+                        "         WHERE (hour AT TIME ZONE 'UTC')::date < $1::date"
+                        "            OR (hour AT TIME ZONE 'UTC')::date > $2::date)"
+                        "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
+                        "         WHERE day < $1::date OR day > $2::date)",
                         2, range),
                  0);
     /* The seed's MOS 3.5, 3.59 and 1 are poor, 3.6 and 4.25 are not. */
@@ -258,7 +295,12 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
             "UPDATE voip_cdr_rollup_ext_day SET calls = calls + 1000"
             " WHERE day IN ('2025-09-30', '2025-11-01', '2025-10-01', '2025-10-31')",
             0, NULL);
+    exec_ok(c,
+            "UPDATE voip_cdr_rollup_store_day SET calls = calls + 1000"
+            " WHERE day IN ('2025-09-30', '2025-11-01', '2025-10-01', '2025-10-31')",
+            0, NULL);
     exec_ok(c, "DELETE FROM voip_cdr_rollup_ext_day WHERE day = '2025-10-15'", 0, NULL);
+    exec_ok(c, "DELETE FROM voip_cdr_rollup_store_day WHERE day = '2025-10-15'", 0, NULL);
     exec_ok(c,
             "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls)"
             " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '00000000-0000-0000-0000-"
@@ -267,6 +309,11 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
     exec_ok(c,
             "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, calls)"
             " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-09-30', 'in', 7)",
+            0, NULL);
+    exec_ok(c,
+            "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
+            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '2025-11-01', '00000000-0000-0000-"
+            "0000-000000000000', 'out', 7)",
             0, NULL);
     /* Numbers answered later than anything in voip_cdr: the state never moves back. */
     exec_ok(c,
@@ -287,8 +334,13 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
                                    "SELECT count(*) FROM voip_cdr_rollup_ext_day"
                                    " WHERE calls >= 1000 AND day IN ('2025-09-30', '2025-11-01')",
                                    0, NULL);
+    long long outside_day = scalar(c,
+                                   "SELECT count(*) FROM voip_cdr_rollup_store_day"
+                                   " WHERE calls >= 1000 AND day IN ('2025-09-30', '2025-11-01')",
+                                   0, NULL);
     cr_assert_gt(outside, 1, "the seed has calls in the hours next to the range");
     cr_assert_gt(outside_ext, 1, "the seed has calls on the days next to the range");
+    cr_assert_gt(outside_day, 1, "the seed has store calls on the days next to the range");
 
     rebuild("2025-10-01", "2025-10-31", out, sizeof(out));
     expect_recomputed(c, "2025-10-01", "2025-10-31", false);
@@ -304,25 +356,30 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
                         0, NULL),
                  outside_ext, "extension-day rows next to the range were changed");
     cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM voip_cdr_rollup_store_day"
+                        " WHERE calls >= 1000 AND day IN ('2025-09-30', '2025-11-01')",
+                        0, NULL),
+                 outside_day, "store-day rows next to the range were changed");
+    cr_expect_eq(scalar(c,
                         "SELECT (SELECT count(*) FROM voip_cdr_rollup_store_hour"
+                        "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
+                        "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
                         "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
                         "     + (SELECT count(*) FROM voip_cdr_rollup_ext_day"
                         "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')",
                         0, NULL),
-                 2, "the sentinel rows outside the range are gone");
+                 3, "the sentinel rows outside the range are gone");
     cr_expect_eq(scalar(c,
                         "SELECT count(*) FROM voip_callback_state"
                         " WHERE last_answered_ts = '2030-01-01 00:00:00+00'",
                         0, NULL),
                  ahead, "the callback state moved back");
     cr_expect_eq(differ(c,
-                        "SELECT * FROM voip_callback_state"
-                        " WHERE last_answered_ts <> '2030-01-01 00:00:00+00'",
-                        "SELECT * FROM ("
-                        "SELECT tenant_id, CASE direction WHEN 'in' THEN from_uri"
-                        " ELSE to_uri END AS number, max(start_ts) FROM voip_cdr"
-                        " WHERE answer_ts IS NOT NULL GROUP BY 1, 2) AS e"
+                        "SELECT " ORACLE_CALLBACK_COLUMNS " FROM voip_callback_state"
                         " WHERE number <> 'sip:+39021@x.example'",
+                        "SELECT * FROM (" ORACLE_CALLBACK_STATE(
+                            "true") ") AS e"
+                                    " WHERE number <> 'sip:+39021@x.example'",
                         0, NULL),
                  0, "the callback state of other numbers differs from the recomputation");
     PQfinish(c);
@@ -378,8 +435,8 @@ Test(rollups, bad_ranges_exit_2_naming_the_flag)
                                           "2025-02-03", NULL},
                     NULL, &p);
     cr_expect_eq(p.status, 0, "%s", p.err);
-    static const char empty[] = "rebuilt 0 store-hour and 0 extension-day rollup rows from 0 "
-                                "CDRs, 2024-01-01..2025-02-03\n";
+    static const char empty[] = "rebuilt 0 store-hour, 0 store-day and 0 extension-day rollup "
+                                "rows from 0 CDRs, 2024-01-01..2025-02-03\n";
     cr_expect(strncmp(p.out, empty, strlen(empty)) == 0, "%s", p.out);
     itest_proc_free(&p);
 

@@ -56,14 +56,20 @@ static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params
     PQclear(res);
 }
 
+/* The sql/ folder of the source tree, in 'dir'. */
+static void sql_dir(char *dir, size_t len)
+{
+    const char *self = __FILE__;
+    const char *tail = strstr(self, "/tests/integration/");
+    cr_assert(tail, "cannot locate the source tree from %s", self);
+    snprintf(dir, len, "%.*s/sql", (int)(tail - self), self);
+}
+
 /* The migration files of the source tree, sorted, as cdrctl embeds them. */
 static int sql_files(char names[][128], int max)
 {
     char dir[1024];
-    const char *self = __FILE__;
-    const char *tail = strstr(self, "/tests/integration/");
-    cr_assert(tail, "cannot locate the source tree from %s", self);
-    snprintf(dir, sizeof(dir), "%.*s/sql", (int)(tail - self), self);
+    sql_dir(dir, sizeof(dir));
     DIR *d = opendir(dir);
     cr_assert(d, "cannot open %s", dir);
     int n = 0;
@@ -78,24 +84,38 @@ static int sql_files(char names[][128], int max)
     return n;
 }
 
+/* The text of the migration file 'name', which the caller frees. */
+static char *sql_text(const char *name)
+{
+    char dir[1024], path[1200];
+    sql_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/%.127s", dir, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    cr_assert(fseek(f, 0, SEEK_END) == 0);
+    long len = ftell(f);
+    cr_assert(len >= 0 && fseek(f, 0, SEEK_SET) == 0);
+    char *text = malloc((size_t)len + 1);
+    cr_assert(text && fread(text, 1, (size_t)len, f) == (size_t)len, "cannot read %s", path);
+    text[len] = '\0';
+    fclose(f);
+    return text;
+}
+
 static void up_to_date_line(char *buf, size_t len, int n)
 {
     snprintf(buf, len, "schema up to date (%d migration%s)\n", n, n == 1 ? "" : "s");
 }
 
-Test(schema, migrate_applies_every_file_once_then_nothing)
+/* Runs `cdrctl migrate` with 'env' (NULL: none) and asserts that it applies the migrations
+ * names[first..n-1], in order, and then says the schema is up to date with all 'n'. */
+static void expect_migrate_applies(const char *const *env, char names[][128], int first, int n)
 {
-    char names[64][128];
-    char expect[8192] = "";
-    char line[256];
-    int n = sql_files(names, 64);
-    cr_assert_gt(n, 0, "no migration files found");
-    make_db(false);
-
+    char expect[8192] = "", line[256];
     itest_proc p;
-    fixture_ctl_run(&db, (const char *const[]){"migrate", NULL}, NULL, &p);
-    cr_assert_eq(p.status, 0, "first migrate failed: %s", p.err);
-    for (int i = 0; i < n; i++) {
+    fixture_ctl_run(&db, (const char *const[]){"migrate", NULL}, env, &p);
+    cr_assert_eq(p.status, 0, "migrate failed: %s", p.err);
+    for (int i = first; i < n; i++) {
         snprintf(line, sizeof(line), "applied %.127s\n", names[i]);
         strcat(expect, line);
     }
@@ -104,6 +124,15 @@ Test(schema, migrate_applies_every_file_once_then_nothing)
     cr_expect_str_eq(p.out, expect);
     cr_expect_str_eq(p.err, "", "migrate wrote to stderr: %s", p.err);
     itest_proc_free(&p);
+}
+
+Test(schema, migrate_applies_every_file_once_then_nothing)
+{
+    char names[64][128];
+    int n = sql_files(names, 64);
+    cr_assert_gt(n, 0, "no migration files found");
+    make_db(false);
+    expect_migrate_applies(NULL, names, 0, n);
 
     PGconn *c = connect_as(NULL);
     cr_expect_eq(scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
@@ -116,11 +145,7 @@ Test(schema, migrate_applies_every_file_once_then_nothing)
         itest_query(c, "SELECT max(applied_at)::text FROM schema_migrations", 0, NULL);
     cr_assert(itest_ok(before));
 
-    fixture_ctl_run(&db, (const char *const[]){"migrate", NULL}, NULL, &p);
-    cr_assert_eq(p.status, 0, "second migrate failed: %s", p.err);
-    cr_expect_str_eq(p.out, line, "a second migrate applies nothing");
-    cr_expect_str_eq(p.err, "");
-    itest_proc_free(&p);
+    expect_migrate_applies(NULL, names, n, n); /* a second migrate applies nothing */
     cr_expect_eq(scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
     PGresult *after =
         itest_query(c, "SELECT max(applied_at)::text FROM schema_migrations", 0, NULL);
@@ -267,6 +292,10 @@ static const tenant_table tenant_tables[] = {
      "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls) "
      "VALUES ($1, $2::uuid, '2025-11-10 10:00:00+00', 'in', 1)",
      true, NULL, COUNTS("voip_cdr_rollup_store_hour")},
+    {"voip_cdr_rollup_store_day",
+     "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls) "
+     "VALUES ($1, '2025-11-10', $2::uuid, 'in', 1)",
+     true, NULL, COUNTS("voip_cdr_rollup_store_day")},
     {"voip_cdr_rollup_ext_day",
      "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, calls) "
      "VALUES ($1, $2, '2025-11-10', 'in', 1)",
@@ -343,6 +372,37 @@ Test(schema, reader_sees_only_the_tenant_it_names)
     }
     PQfinish(r);
     PQfinish(owner);
+}
+
+/* Every table of public with a tenant_id, but the partitions of voip_cdr (read through it, no
+ * grants of their own) and the writer's unlogged staging tables (no reader grants), is in
+ * tenant_tables and has row-level security enabled and forced. */
+Test(schema, every_tenant_table_forces_row_level_security)
+{
+    make_db(true);
+    PGconn *c = connect_as(NULL);
+    PGresult *res = itest_query(c,
+                                "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity"
+                                "  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
+                                " WHERE a.attname = 'tenant_id' AND NOT a.attisdropped"
+                                "   AND c.relnamespace = 'public'::regnamespace"
+                                "   AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+                                "   AND c.relpersistence = 'p'",
+                                0, NULL);
+    cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        bool listed = false;
+        for (size_t t = 0; t < CDR_ARRAY_LEN(tenant_tables); t++)
+            listed = listed || strcmp(tenant_tables[t].name, name) == 0;
+        cr_expect(listed, "%s has a tenant_id but is not in tenant_tables", name);
+        cr_expect_str_eq(PQgetvalue(res, i, 1), "t", "%s: row-level security enabled", name);
+        cr_expect_str_eq(PQgetvalue(res, i, 2), "t", "%s: row-level security forced", name);
+    }
+    cr_expect_eq(PQntuples(res), (int)CDR_ARRAY_LEN(tenant_tables),
+                 "tenant_tables names a table that is not there");
+    PQclear(res);
+    PQfinish(c);
 }
 
 Test(schema, reader_cannot_write_or_go_around_the_policies)
@@ -455,4 +515,176 @@ Test(schema, help_lists_settings_and_commands)
     cr_expect_eq(p.status, 2);
     cr_expect(strstr(p.err, "frobnicate") != NULL, "%s", p.err);
     itest_proc_free(&p);
+}
+
+/* The migration that adds the daily store rollup and reorders the rollup keys. */
+#define READ_GRAINS "003_read_grains.sql"
+
+/* The definition of the primary key index of 'table'. */
+static void expect_pkey(PGconn *c, const char *table, const char *def)
+{
+    PGresult *res = itest_query(c,
+                                "SELECT pg_get_indexdef(conindid) FROM pg_constraint"
+                                " WHERE conrelid = $1::regclass AND contype = 'p'",
+                                1, (const char *const[]){table});
+    cr_assert(itest_ok(res), "%s: %s", table, PQresultErrorMessage(res));
+    cr_assert_eq(PQntuples(res), 1, "%s has one primary key", table);
+    cr_expect_str_eq(PQgetvalue(res, 0, 0), def, "the primary key of %s", table);
+    PQclear(res);
+}
+
+/* A database migrated up to the one before READ_GRAINS, with store-hour rows on both sides of
+ * a UTC midnight and partitions with CDRs, then `cdrctl migrate` in a session two hours behind
+ * UTC: the daily rollup holds the hourly one summed per UTC day, the rollup keys lead with the
+ * tenant and the time, the DID index leaves out the calls without a DID on every partition, and
+ * the new table has the policies and grants of the hourly one. */
+Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
+{
+    char names[64][128];
+    int n = sql_files(names, 64);
+    make_db(false);
+    PGconn *c = connect_as(NULL);
+
+    /* What cdrctl migrate would have done before READ_GRAINS was written. */
+    exec_ok(c,
+            "CREATE TABLE schema_migrations (name text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())",
+            0, NULL);
+    int before = 0;
+    while (before < n && strcmp(names[before], READ_GRAINS) < 0) {
+        char *sql = sql_text(names[before]);
+        exec_ok(c, "BEGIN", 0, NULL);
+        PGresult *res = PQexec(c, sql);
+        cr_assert(itest_ok(res), "%s: %s", names[before], PQresultErrorMessage(res));
+        PQclear(res);
+        exec_ok(c,
+                "INSERT INTO schema_migrations (name, checksum)"
+                " VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'))",
+                2, (const char *const[]){names[before], sql});
+        exec_ok(c, "COMMIT", 0, NULL);
+        free(sql);
+        before++;
+    }
+    cr_assert(before < n && strcmp(names[before], READ_GRAINS) == 0, READ_GRAINS " is not in sql/");
+
+    /* 2 tenants x 3 stores (the first: none) x 2 directions x 12 hours, 20:00 to 07:00 UTC. */
+    exec_ok(c,
+            "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls,"
+            "    answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n,"
+            "    jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n)"
+            " SELECT (ARRAY['" TENANT_A "', '" TENANT_B "'])[1 + g % 2]::uuid,"
+            "   ('00000000-0000-' || CASE WHEN g / 2 % 3 = 0 THEN '0000-0000' ELSE '4000-8000' END"
+            "    || '-00000000000' || (g / 2 % 3))::uuid,"
+            "   timestamptz '2025-10-30 20:00:00+00' + make_interval(hours => g / 12),"
+            "   (ARRAY['in', 'out'])[1 + g / 6 % 2], 10 + g, g % 7, g % 5, g % 3, g % 2, 60 * g,"
+            "   g * 0.25, g * 3.5, g % 4, g * 0.125, g % 6, g * 0.0625, g % 8, g % 3"
+            " FROM generate_series(0, 143) AS g",
+            0, NULL);
+    exec_ok(c, "SELECT cdr_ensure_months('2025-10-01', 2)", 0, NULL);
+    exec_ok(c,
+            "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri,"
+            "    to_uri, did_e164, end_ts, billsec, disposition)"
+            " SELECT '" TENANT_A "', 'call-' || g, ts, 'tenant.example.it',"
+            "   CASE WHEN g % 2 = 0 THEN 'in' ELSE 'out' END, '+390612345', '+39069876',"
+            "   CASE WHEN g % 2 = 0 THEN '+39069876' END, ts + interval '1 minute', 0, 'NO_ANSWER'"
+            " FROM generate_series(1, 40) AS g,"
+            "      LATERAL (SELECT timestamptz '2025-10-20 00:00:00+00'"
+            "                      + make_interval(days => g) AS ts) AS t",
+            0, NULL);
+
+    expect_migrate_applies((const char *const[]){"PGTZ=America/Noronha", NULL}, names, before, n);
+
+    static const char by_day[] =
+        "SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, store_id, direction, sum(calls),"
+        "   sum(answered), sum(no_answer), sum(busy), sum(failed), sum(billsec_sum),"
+        "   sum(ring_sum_s), sum(mos_sum), sum(mos_n), sum(jitter_sum), sum(jitter_n),"
+        "   sum(loss_sum), sum(loss_n), sum(poor_mos_n)"
+        " FROM voip_cdr_rollup_store_hour GROUP BY 1, 2, 3, 4";
+    static const char days[] =
+        "SELECT tenant_id, day, store_id, direction, calls, answered, no_answer, busy, failed,"
+        "   billsec_sum, ring_sum_s, mos_sum, mos_n, jitter_sum, jitter_n, loss_sum, loss_n,"
+        "   poor_mos_n FROM voip_cdr_rollup_store_day";
+    char sql[4096];
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS x)"
+             "     + (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS y)",
+             by_day, days, days, by_day);
+    cr_expect_eq(scalar(c, sql, 0, NULL), 0,
+                 "the store-day rollup differs from the store-hour one summed per UTC day");
+    cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_day", 0, NULL), 24,
+                 "2 tenants x 3 stores x 2 directions x 2 days");
+    cr_expect_eq(scalar(c,
+                        "SELECT calls FROM voip_cdr_rollup_store_day WHERE tenant_id = $1"
+                        " AND day = '2025-10-30' AND direction = 'in'"
+                        " AND store_id = '00000000-0000-0000-0000-000000000000'",
+                        1, (const char *const[]){TENANT_A}),
+                 (10 + 0) + (10 + 12) + (10 + 24) + (10 + 36),
+                 "the hours 20:00 to 23:00: g = 0, 12, 24, 36");
+    cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_hour", 0, NULL), 144,
+                 "the store-hour rows are kept");
+
+    expect_pkey(c, "voip_cdr_rollup_store_hour",
+                "CREATE UNIQUE INDEX voip_cdr_rollup_store_hour_pkey ON "
+                "public.voip_cdr_rollup_store_hour USING btree (tenant_id, hour, store_id, "
+                "direction)");
+    expect_pkey(c, "voip_cdr_rollup_store_day",
+                "CREATE UNIQUE INDEX voip_cdr_rollup_store_day_pkey ON "
+                "public.voip_cdr_rollup_store_day USING btree (tenant_id, day, store_id, "
+                "direction)");
+    expect_pkey(c, "voip_cdr_rollup_ext_day",
+                "CREATE UNIQUE INDEX voip_cdr_rollup_ext_day_pkey ON "
+                "public.voip_cdr_rollup_ext_day USING btree (tenant_id, day, ext_number, "
+                "direction)");
+
+    /* The DID index, on voip_cdr, on the partitions it had, and on one made after. */
+    exec_ok(c, "SELECT cdr_ensure_month('2025-12-01')", 0, NULL);
+    PGresult *res = itest_query(
+        c, "SELECT pg_get_indexdef('voip_cdr_tenant_did_start_idx'::regclass)", 0, NULL);
+    cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
+    cr_expect_str_eq(PQgetvalue(res, 0, 0),
+                     "CREATE INDEX voip_cdr_tenant_did_start_idx ON ONLY public.voip_cdr USING "
+                     "btree (tenant_id, did_e164, start_ts DESC) WHERE (did_e164 IS NOT NULL)");
+    PQclear(res);
+    cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM pg_inherits h JOIN pg_index i"
+                        "    ON i.indexrelid = h.inhrelid"
+                        " WHERE h.inhparent = 'voip_cdr_tenant_did_start_idx'::regclass"
+                        "   AND pg_get_expr(i.indpred, i.indrelid) = '(did_e164 IS NOT NULL)'"
+                        "   AND i.indisvalid",
+                        0, NULL),
+                 3, "the DID index of each of the 3 partitions is partial");
+    cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM pg_inherits"
+                        " WHERE inhparent = 'voip_cdr_tenant_did_start_idx'::regclass",
+                        0, NULL),
+                 3);
+    cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr WHERE did_e164 = '+39069876'", 0, NULL),
+                 20);
+
+    /* Policies and grants as the hourly rollup's. */
+    cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM ("
+                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_day'"
+                        "  EXCEPT ALL"
+                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_hour')"
+                        " UNION ALL"
+                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_hour'"
+                        "  EXCEPT ALL"
+                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_day')) d",
+                        0, NULL),
+                 0, "the store-day policies differ from the store-hour ones");
+    cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM unnest(ARRAY['cdr_reader', 'cdr_writer', 'public'])"
+                        "    AS r(role),"
+                        "  unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',"
+                        "               'REFERENCES', 'TRIGGER']) AS p(priv)"
+                        " WHERE has_table_privilege(role, 'voip_cdr_rollup_store_day', priv)"
+                        "    <> has_table_privilege(role, 'voip_cdr_rollup_store_hour', priv)",
+                        0, NULL),
+                 0, "the store-day grants differ from the store-hour ones");
+    PQfinish(c);
 }

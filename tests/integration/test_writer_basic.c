@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "cdr_codec.h"
 #include "itest.h"
+#include "oracle_sql.h"
 #include "redis_own.h"
 #include "writer_fixture.h"
 
@@ -93,7 +94,7 @@ static call unanswered_call(const char *call_id, const char *start, const char *
                   .disp = disp};
 }
 
-/* The measures of both rollups recomputed from voip_cdr, by the definitions of docs/schema.md;
+/* The measures of the rollups recomputed from voip_cdr, by the definitions of docs/schema.md;
  * with the test's QoS values every sum is exact. */
 #define WANT_MEASURES                                                                              \
     "        count(*) AS calls,"                                                                   \
@@ -109,21 +110,30 @@ static call unanswered_call(const char *call_id, const char *start, const char *
     "        coalesce(sum(loss_pct::float8), 0) AS loss_sum, count(loss_pct) AS loss_n,"           \
     "        count(*) FILTER (WHERE mos < 3.6::real) AS poor_mos_n"
 
-/* Rows that differ between the store rollup and its recomputation from voip_cdr. */
+/* The measure columns of a rollup row named 'p' ("w." or "r."). */
+#define MEASURE_COLS(p)                                                                            \
+    p "calls, " p "answered, " p "no_answer, " p "busy, " p "failed, " p "billsec_sum, " p         \
+      "ring_sum_s, " p "mos_sum, " p "mos_n, " p "jitter_sum, " p "jitter_n, " p "loss_sum, " p    \
+      "loss_n, " p "poor_mos_n"
+
+/* Rows that differ between the store rollup 'table' and its recomputation from voip_cdr, whose
+ * time column 'bucket' is 'expr' of start_ts. */
+#define STORE_ROLLUP_DIFF_SQL(table, bucket, expr)                                                 \
+    "WITH want AS ("                                                                               \
+    " SELECT tenant_id, coalesce(store_id, '" NO_STORE "') AS store_id, " expr " AS " bucket       \
+    ", direction," WANT_MEASURES "   FROM voip_cdr GROUP BY 1, 2, 3, 4)"                           \
+    "SELECT count(*) FROM want w"                                                                  \
+    "  FULL JOIN " table " r USING (tenant_id, store_id, " bucket ", direction)"                   \
+    " WHERE (" MEASURE_COLS("w.") ") IS DISTINCT FROM (" MEASURE_COLS("r.") ")"
 static const char store_rollup_diff_sql[] =
-    "WITH want AS ("
-    " SELECT tenant_id, coalesce(store_id, '" NO_STORE "') AS store_id,"
-    "        date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, direction,"
-    "" WANT_MEASURES "   FROM voip_cdr GROUP BY 1, 2, 3, 4)"
-    "SELECT count(*) FROM want w"
-    "  FULL JOIN voip_cdr_rollup_store_hour r USING (tenant_id, store_id, hour, direction)"
-    " WHERE (w.calls, w.answered, w.no_answer, w.busy, w.failed, w.billsec_sum, w.ring_sum_s,"
-    "        w.mos_sum, w.mos_n, w.jitter_sum, w.jitter_n, w.loss_sum, w.loss_n, w.poor_mos_n)"
-    "       IS DISTINCT FROM"
-    "       (r.calls, r.answered, r.no_answer, r.busy, r.failed, r.billsec_sum, r.ring_sum_s,"
-    "        r.mos_sum, r.mos_n, r.jitter_sum, r.jitter_n, r.loss_sum, r.loss_n, r.poor_mos_n)";
+    STORE_ROLLUP_DIFF_SQL("voip_cdr_rollup_store_hour", "hour",
+                          "date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'");
+/* By UTC day. */
+static const char store_day_rollup_diff_sql[] = STORE_ROLLUP_DIFF_SQL(
+    "voip_cdr_rollup_store_day", "day", "(start_ts AT TIME ZONE 'UTC')::date");
 
 /* The same for the extension rollup, with the extension's user and store of its latest call. */
+#define EXT_COLS(p) MEASURE_COLS(p) ", " p "user_id, " p "store_id"
 static const char ext_rollup_diff_sql[] =
     "WITH want AS ("
     " SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date AS day, direction,"
@@ -135,28 +145,22 @@ static const char ext_rollup_diff_sql[] =
     "   FROM voip_cdr WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3, 4)"
     "SELECT count(*) FROM want w"
     "  FULL JOIN voip_cdr_rollup_ext_day r USING (tenant_id, ext_number, day, direction)"
-    " WHERE (w.calls, w.answered, w.no_answer, w.busy, w.failed, w.billsec_sum, w.ring_sum_s,"
-    "        w.mos_sum, w.mos_n, w.jitter_sum, w.jitter_n, w.loss_sum, w.loss_n, w.poor_mos_n,"
-    "        w.user_id, w.store_id)"
-    "       IS DISTINCT FROM"
-    "       (r.calls, r.answered, r.no_answer, r.busy, r.failed, r.billsec_sum, r.ring_sum_s,"
-    "        r.mos_sum, r.mos_n, r.jitter_sum, r.jitter_n, r.loss_sum, r.loss_n, r.poor_mos_n,"
-    "        r.user_id, r.store_id)";
+    " WHERE (" EXT_COLS("w.") ") IS DISTINCT FROM (" EXT_COLS("r.") ")";
 
-/* The callback state against the latest ANSWERED call per number (inbound: the caller;
- * outbound: the called number). */
-static const char callback_diff_sql[] =
-    "WITH want AS ("
-    " SELECT tenant_id, CASE WHEN direction = 'in' THEN from_uri ELSE to_uri END AS number,"
-    "        max(start_ts) AS last_answered_ts"
-    "   FROM voip_cdr WHERE disposition = 'ANSWERED' GROUP BY 1, 2)"
-    "SELECT count(*) FROM want w FULL JOIN voip_callback_state c USING (tenant_id, number)"
-    " WHERE w.last_answered_ts IS DISTINCT FROM c.last_answered_ts";
+/* The callback state against its definition, computed from voip_cdr. */
+static const char callback_diff_sql[] = "SELECT (SELECT count(*) FROM ((" ORACLE_CALLBACK_STATE(
+    "true") ") EXCEPT ALL"
+            "   (SELECT " ORACLE_CALLBACK_COLUMNS " FROM voip_callback_state)) AS x)"
+            " + (SELECT count(*) FROM ((SELECT " ORACLE_CALLBACK_COLUMNS
+            " FROM voip_callback_state)"
+            "   EXCEPT ALL (" ORACLE_CALLBACK_STATE("true") ")) AS y)";
 
 static void expect_rollups_recomputed(void)
 {
     cr_expect_eq(pg_scalar(store_rollup_diff_sql, 0, NULL), 0,
                  "the store rollup differs from voip_cdr");
+    cr_expect_eq(pg_scalar(store_day_rollup_diff_sql, 0, NULL), 0,
+                 "the store-day rollup differs from voip_cdr");
     cr_expect_eq(pg_scalar(ext_rollup_diff_sql, 0, NULL), 0,
                  "the extension rollup differs from voip_cdr");
     cr_expect_eq(pg_scalar(callback_diff_sql, 0, NULL), 0,
@@ -168,7 +172,9 @@ static void expect_rollups_recomputed(void)
 
 Test(writer_basic, known_entries_land_with_their_values)
 {
-    writer_start(NULL);
+    /* A session an hour ahead of UTC, where 2025-10-30 23:59:59.25 UTC is already 2025-10-31:
+     * the rollups' hours and days are UTC's all the same. */
+    writer_start((const char *const[]){"PGTZ=Europe/Rome", NULL});
     stream_add_rows(CDR_CODEC_KIND_CDR, EXAMPLE_ROW, NULL);
     /* An outbound unanswered call of no store, in a compressed entry. */
     cdr_buf rows = {0};
@@ -238,18 +244,35 @@ Test(writer_basic, known_entries_land_with_their_values)
                                      "2025-11-01 00:00:00+00"},
                21, "the compressed CDR");
 
-    /* The rollups, the callback state and the store name, from these two calls. */
-    expect_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n, jitter_sum, "
-               "poor_mos_n FROM voip_cdr_rollup_store_hour "
-               "WHERE store_id = $1 AND hour = '2025-10-30 09:00:00+00' AND direction = 'in'",
-               1, (const char *const[]){STORE_1},
-               (const char *const[]){"1", "1", "0", "128", "5", "1", "12.5", "0"}, 8,
-               "store rollup");
+    /* The rollups, the callback state and the store name, from these two calls: the example's
+     * hour and UTC day have the same measures. */
+    static const struct {
+        const char *what, *from;
+    } example_store[] = {
+        {"store rollup", "voip_cdr_rollup_store_hour WHERE hour = '2025-10-30 09:00:00+00'"},
+        {"store-day rollup", "voip_cdr_rollup_store_day WHERE day = '2025-10-30'"},
+    };
+    for (size_t i = 0; i < CDR_ARRAY_LEN(example_store); i++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n, jitter_sum, "
+                 "poor_mos_n FROM %s AND store_id = $1 AND direction = 'in'",
+                 example_store[i].from);
+        expect_row(sql, 1, (const char *const[]){STORE_1},
+                   (const char *const[]){"1", "1", "0", "128", "5", "1", "12.5", "0"}, 8,
+                   example_store[i].what);
+    }
     expect_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n "
                "FROM voip_cdr_rollup_store_hour "
                "WHERE store_id = $1 AND hour = '2025-10-30 23:00:00+00' AND direction = 'out'",
                1, (const char *const[]){NO_STORE},
                (const char *const[]){"1", "0", "1", "0", "0", "0"}, 6, "store rollup of no store");
+    /* 23:59:59.25 UTC is still 2025-10-30 (in Rome, 2025-10-31). */
+    expect_row("SELECT day, calls, answered, no_answer FROM voip_cdr_rollup_store_day "
+               "WHERE store_id = $1 AND direction = 'out'",
+               1, (const char *const[]){NO_STORE},
+               (const char *const[]){"2025-10-30", "1", "0", "1"}, 4,
+               "store-day rollup of no store");
     expect_row("SELECT calls, answered, user_id, store_id FROM voip_cdr_rollup_ext_day "
                "WHERE ext_number = '100' AND day = '2025-10-30' AND direction = 'in'",
                0, NULL, (const char *const[]){"1", "1", NULL, STORE_1}, 4, "extension rollup");
@@ -352,6 +375,10 @@ Test(writer_basic, duplicates_are_stored_and_counted_once)
                  "MOS 3.5 is poor, 3.6 is not");
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rollup_store_hour", 0, NULL), 3,
                  "buckets (store 1, 09h, in), (no store, 10h, out), (store 2, 23h, in)");
+    cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_store_day", 0, NULL), 4,
+                 "every call counted once in the store-day rollup");
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rollup_store_day", 0, NULL), 3,
+                 "buckets (store 1, 10-30, in), (no store, 10-30, out), (store 2, 10-31, in)");
     expect_rollups_recomputed();
     expect_row("SELECT string_agg(number || ' ' || last_answered_ts::text, ', ' "
                "ORDER BY number) FROM voip_callback_state",
@@ -400,6 +427,7 @@ Test(writer_basic, a_redelivered_entry_is_stored_once)
                7, "reject row 1");
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 1);
     cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_store_hour", 0, NULL), 1);
+    cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_store_day", 0, NULL), 1);
     expect_rollups_recomputed();
 }
 
@@ -551,15 +579,18 @@ Test(writer_basic, undecodable_entries_go_to_the_dead_letter_stream)
 
 Test(writer_basic, batches_are_acknowledged_and_deleted)
 {
-    /* Small batches: 7 entries of 3 rows each take several. */
+    /* Small batches: 7 entries of 3 rows each take several. The rows of an entry fall in three
+     * hours of one day, so a batch adds three hours to one store-day row, and later batches add
+     * to the rows of earlier ones. */
     writer_start((const char *const[]){"CDR_WRITER_BATCH=5", NULL});
     for (int e = 0; e < 7; e++) {
         cdr_buf rows = {0};
         for (int i = 0; i < 3; i++) {
-            char call_id[32];
+            char call_id[32], start[32], end[32];
             snprintf(call_id, sizeof(call_id), "ack-%d-%d", e, i);
-            call c = unanswered_call(call_id, "2025-10-30 12:00:00+00", "2025-10-30 12:01:00+00",
-                                     "NO_ANSWER");
+            snprintf(start, sizeof(start), "2025-10-30 %02d:00:00+00", 12 + i);
+            snprintf(end, sizeof(end), "2025-10-30 %02d:01:00+00", 12 + i);
+            call c = unanswered_call(call_id, start, end, "NO_ANSWER");
             append_call(&rows, &c);
         }
         stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
@@ -569,6 +600,8 @@ Test(writer_basic, batches_are_acknowledged_and_deleted)
     cr_expect_eq(redis_xlen(wfix.redis, wfix.key), 0, "XDEL after commit");
     cr_expect_eq(stream_pending(), 0, "XACK after commit");
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 21);
+    cr_expect_eq(pg_scalar("SELECT calls FROM voip_cdr_rollup_store_day", 0, NULL), 21);
+    expect_rollups_recomputed();
     cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 21);
     cr_expect_geq(writer_metric("cdr_writer_batches_total"), 4,
                   "batches of at most 5 rows, 3 a entry");
