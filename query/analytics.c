@@ -22,11 +22,14 @@
 #include "timefmt.h"
 
 /* The range, the tenant and the store filter (one row). lo..hi is the range [from, to);
- * h0 = the first hour boundary at or after lo, h1 = the last one at or before hi: the hours
+ * h0 = the first UTC hour boundary at or after lo, h1 = the last one at or before hi: the hours
  * [h0, h1) are whole (none when h0 >= h1) and the rest, [lo, min(h0, hi)) and
- * [max(h0, h1), hi), comes from the raw rows. d0 and d1 do the same with UTC days, except
- * that with a store filter the extension rollup (which does not keep the store of each call)
- * is not used: d0 = d1 = hi then and every row comes from voip_cdr. */
+ * [max(h0, h1), hi), comes from the raw rows. Within the whole hours, the whole UTC days
+ * [s0, s1) come from the daily store rollup and the hours [h0, min(s0, h1)) and
+ * [max(s1, h0), h1) from the hourly one; without a whole day s0 = s1 = h1, so that every whole
+ * hour is read hourly. d0 and d1 bound the whole UTC days of the extension rollup in the same
+ * way, except that with a store filter that rollup (which does not keep the store of each
+ * call) is not used: d0 = d1 = hi then and every row comes from voip_cdr. */
 #define RANGE_CTE                                                                                  \
     "WITH r AS ("                                                                                  \
     " SELECT coalesce($1::uuid, NULLIF(current_setting('app.tenant_id', true), '')::uuid) AS tid," \
@@ -35,15 +38,22 @@
     "  CASE WHEN $5::bool THEN (($4::text::date) + 1)::timestamp AT TIME ZONE $6::text"            \
     "   ELSE $4::text::timestamptz END AS hi,"                                                     \
     "  $7::uuid AS store"                                                                          \
-    "), b AS ("                                                                                    \
+    "), b0 AS ("                                                                                   \
     " SELECT tid, lo, hi, store,"                                                                  \
     "  CASE WHEN date_trunc('hour', lo, 'UTC') = lo THEN lo"                                       \
     "   ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END AS h0,"                         \
     "  date_trunc('hour', hi, 'UTC') AS h1,"                                                       \
-    "  CASE WHEN store IS NOT NULL THEN hi WHEN date_trunc('day', lo, 'UTC') = lo THEN lo"         \
-    "   ELSE date_trunc('day', lo, 'UTC') + interval '24 hours' END AS d0,"                        \
-    "  CASE WHEN store IS NOT NULL THEN hi ELSE date_trunc('day', hi, 'UTC') END AS d1"            \
-    " FROM r)"
+    "  CASE WHEN date_trunc('day', lo, 'UTC') = lo THEN lo"                                        \
+    "   ELSE date_trunc('day', lo, 'UTC') + interval '24 hours' END AS u0,"                        \
+    "  date_trunc('day', hi, 'UTC') AS u1"                                                         \
+    " FROM r"                                                                                      \
+    "), b AS ("                                                                                    \
+    " SELECT tid, lo, hi, store, h0, h1,"                                                          \
+    "  CASE WHEN u0 < u1 THEN u0 ELSE h1 END AS s0,"                                               \
+    "  CASE WHEN u0 < u1 THEN u1 ELSE h1 END AS s1,"                                               \
+    "  CASE WHEN store IS NOT NULL THEN hi ELSE u0 END AS d0,"                                     \
+    "  CASE WHEN store IS NOT NULL THEN hi ELSE u1 END AS d1"                                      \
+    " FROM b0)"
 
 /* One row per rollup row and per raw CDR at the edges: direction, store (all-zero = none),
  * calls, answered, billsec of answered, ring seconds of answered. */
@@ -53,11 +63,21 @@
     " CASE WHEN c.disposition = 'ANSWERED' THEN c.billsec ELSE 0 END::bigint,"                     \
     " CASE WHEN c.disposition = 'ANSWERED'"                                                        \
     "  THEN extract(epoch FROM c.answer_ts - c.start_ts)::float8 ELSE 0 END"
-#define STORE_HOUR_CTE                                                                             \
+#define ROLLUP_MEASURE_COLS                                                                        \
+    "s.direction, s.store_id, s.calls, s.answered, s.billsec_sum, s.ring_sum_s"
+#define STORE_CTE                                                                                  \
     ", m (direction, store, calls, answered, billsec, ring) AS ("                                  \
-    " SELECT s.direction, s.store_id, s.calls, s.answered, s.billsec_sum, s.ring_sum_s"            \
-    "  FROM b JOIN public.voip_cdr_rollup_store_hour s"                                            \
-    "    ON s.tenant_id = b.tid AND s.hour >= b.h0 AND s.hour < b.h1"                              \
+    " SELECT " ROLLUP_MEASURE_COLS                                                                 \
+    "  FROM b JOIN public.voip_cdr_rollup_store_day s ON s.tenant_id = b.tid"                      \
+    "    AND s.day >= (b.s0 AT TIME ZONE 'UTC')::date AND s.day < (b.s1 AT TIME ZONE 'UTC')::date" \
+    "  WHERE s.tenant_id = b.tid AND (b.store IS NULL OR s.store_id = b.store)"                    \
+    " UNION ALL"                                                                                   \
+    " SELECT " ROLLUP_MEASURE_COLS "  FROM b JOIN public.voip_cdr_rollup_store_hour s"             \
+    "    ON s.tenant_id = b.tid AND s.hour >= b.h0 AND s.hour < least(b.s0, b.h1)"                 \
+    "  WHERE s.tenant_id = b.tid AND (b.store IS NULL OR s.store_id = b.store)"                    \
+    " UNION ALL"                                                                                   \
+    " SELECT " ROLLUP_MEASURE_COLS "  FROM b JOIN public.voip_cdr_rollup_store_hour s"             \
+    "    ON s.tenant_id = b.tid AND s.hour >= greatest(b.s1, b.h0) AND s.hour < b.h1"              \
     "  WHERE s.tenant_id = b.tid AND (b.store IS NULL OR s.store_id = b.store)"                    \
     " UNION ALL"                                                                                   \
     " SELECT " RAW_MEASURES " FROM b JOIN public.voip_cdr c"                                       \
@@ -69,23 +89,42 @@
     "  WHERE c.tenant_id = b.tid AND (b.store IS NULL OR c.store_id = b.store)"                    \
     ")"
 
-/* Columns: total, inbound calls, inbound answered, outbound calls, outbound answered, answered,
- * billsec of answered, ring seconds of answered, callbacks due. A caller counts as due when
- * its latest missed inbound call in the range has no answered call with that number after it
- * (voip_callback_state: no row, or last_answered_ts <= that call's start). */
-static const char summary_sql[] = RANGE_CTE STORE_HOUR_CTE
-    ", last_missed AS ("
-    " SELECT DISTINCT ON (c.from_uri) c.from_uri, c.start_ts"
-    "  FROM b JOIN public.voip_cdr c"
-    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < b.hi"
-    "  WHERE c.tenant_id = b.tid AND c.direction = 'in' AND c.disposition <> 'ANSWERED'"
-    "    AND (b.store IS NULL OR c.store_id = b.store)"
-    "  ORDER BY c.from_uri, c.start_ts DESC"
-    "), due AS ("
-    " SELECT count(*) AS n FROM last_missed l CROSS JOIN b"
-    "  LEFT JOIN public.voip_callback_state k ON k.tenant_id = b.tid AND k.number = l.from_uri"
-    "  WHERE k.last_answered_ts IS NULL OR k.last_answered_ts <= l.start_ts"
+/* callbacks_due: the numbers whose latest missed inbound call in the range is still due (no
+ * ANSWERED call with that number started after it). Without a store filter it is read from
+ * voip_callback_state, which keeps each number's latest missed call (M) and latest answered
+ * call (A), both kept by the writer in the transaction of the rows (so in step with voip_cdr):
+ *   - M in the range: that call is the latest of the range; due when A is NULL or A <= M;
+ *   - M after the range: due when some missed call of the number lies in [max(lo, A), hi),
+ *     which needs A < hi; those few numbers are looked up in voip_cdr;
+ *   - M before the range or none: no missed call in it.
+ * With a store filter the latest missed call of that store's calls decides: they are read
+ * from voip_cdr. */
+#define DUE_CTE                                                                                    \
+    ", last_missed AS ("                                                                           \
+    " SELECT DISTINCT ON (c.from_uri) c.from_uri, c.start_ts"                                      \
+    "  FROM b JOIN public.voip_cdr c"                                                              \
+    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < b.hi"                      \
+    "  WHERE b.store IS NOT NULL AND c.tenant_id = b.tid AND c.direction = 'in'"                   \
+    "    AND c.disposition <> 'ANSWERED' AND c.store_id = b.store"                                 \
+    "  ORDER BY c.from_uri, c.start_ts DESC"                                                       \
+    "), due AS ("                                                                                  \
+    " SELECT (SELECT count(*) FROM last_missed l CROSS JOIN b"                                     \
+    "   LEFT JOIN public.voip_callback_state k ON k.tenant_id = b.tid AND k.number = l.from_uri"   \
+    "   WHERE k.last_answered_ts IS NULL OR k.last_answered_ts <= l.start_ts)"                     \
+    "  + (SELECT count(*) FROM b JOIN public.voip_callback_state k ON k.tenant_id = b.tid"         \
+    "   WHERE b.store IS NULL AND k.last_missed_ts >= b.lo AND k.last_missed_ts < b.hi"            \
+    "    AND (k.last_answered_ts IS NULL OR k.last_answered_ts <= k.last_missed_ts))"              \
+    "  + (SELECT count(*) FROM b JOIN public.voip_callback_state k ON k.tenant_id = b.tid"         \
+    "   WHERE b.store IS NULL AND k.last_missed_ts >= b.hi"                                        \
+    "    AND (k.last_answered_ts IS NULL OR k.last_answered_ts < b.hi)"                            \
+    "    AND EXISTS (SELECT 1 FROM public.voip_cdr c WHERE c.tenant_id = b.tid"                    \
+    "     AND c.direction = 'in' AND c.disposition <> 'ANSWERED' AND c.from_uri = k.number"        \
+    "     AND c.start_ts >= greatest(b.lo, k.last_answered_ts) AND c.start_ts < b.hi)) AS n"       \
     ")"
+
+/* Columns: total, inbound calls, inbound answered, outbound calls, outbound answered, answered,
+ * billsec of answered, ring seconds of answered, callbacks due (DUE_CTE). */
+static const char summary_sql[] = RANGE_CTE STORE_CTE DUE_CTE
     " SELECT coalesce(sum(calls), 0)::bigint,"
     "  coalesce(sum(calls) FILTER (WHERE direction = 'in'), 0)::bigint,"
     "  coalesce(sum(answered) FILTER (WHERE direction = 'in'), 0)::bigint,"
@@ -97,7 +136,7 @@ static const char summary_sql[] = RANGE_CTE STORE_HOUR_CTE
 
 /* Columns: store_id (NULL for calls without a store), store name (NULL when unknown), total,
  * answered, missed, billsec of answered, outbound calls, outbound answered. */
-static const char by_store_sql[] = RANGE_CTE STORE_HOUR_CTE
+static const char by_store_sql[] = RANGE_CTE STORE_CTE
     ", g AS ("
     " SELECT store, sum(calls)::bigint AS total, sum(answered)::bigint AS answered,"
     "  coalesce(sum(calls - answered) FILTER (WHERE direction = 'in'), 0)::bigint AS missed,"

@@ -89,27 +89,42 @@ enum {
     " AND ($10::uuid IS NULL OR c.store_id = $10::uuid)"
 
 /* The total: lo..hi is the range; h0 = the first UTC hour boundary at or after lo, h1 = the last
- * one at or before hi. The whole hours [h0, h1) are summed from the store rollup (it keeps
- * tenant, store, hour, direction and a count per disposition), the rest, [lo, min(h0, hi)) and
- * [max(h0, h1), hi), is counted in voip_cdr. The rollup knows neither DID nor extension: with
- * either filter h0 = h1 = hi and every row is counted raw, through the index of that filter.
- * The writer updates the rollup in the transaction that inserts the rows, so both agree in any
- * snapshot. */
+ * one at or before hi. The whole hours [h0, h1) are summed from the rollups (they keep tenant,
+ * store, direction and a count per disposition): their whole UTC days [s0, s1) from the daily
+ * store rollup, the other hours from the hourly one (without a whole day s0 = s1 = h1). The
+ * rest, [lo, min(h0, hi)) and [max(h0, h1), hi), is counted in voip_cdr. The rollups know
+ * neither DID nor extension: with either filter h0 = h1 = s0 = s1 = hi and every row is
+ * counted raw, through the index of that filter. The writer updates the rollups in the
+ * transaction that inserts the rows, so all agree in any snapshot. */
+#define SQL_NO_ROLLUP "($8::text IS NOT NULL OR $9::text IS NOT NULL)"
+#define SQL_ROLLUP_COUNT                                                                           \
+    "coalesce(sum(CASE WHEN $7::text IS NULL THEN s.calls"                                         \
+    " WHEN $7::text = 'ANSWERED' THEN s.answered WHEN $7::text = 'NO_ANSWER' THEN s.no_answer"     \
+    " WHEN $7::text = 'BUSY' THEN s.busy WHEN $7::text = 'FAILED' THEN s.failed END), 0)"
+#define SQL_ROLLUP_FILTERS                                                                         \
+    "s.tenant_id = " SQL_TENANT " AND ($6::text IS NULL OR s.direction = $6::text)"                \
+    " AND ($10::uuid IS NULL OR s.store_id = $10::uuid)"
 #define SQL_TOTAL_CTE                                                                              \
     "r AS (SELECT " SQL_LO " AS lo, " SQL_HI " AS hi), "                                           \
-    "b AS (SELECT lo, hi,"                                                                         \
-    " CASE WHEN $8::text IS NOT NULL OR $9::text IS NOT NULL THEN hi"                              \
+    "b0 AS (SELECT lo, hi,"                                                                        \
+    " CASE WHEN " SQL_NO_ROLLUP " THEN hi"                                                         \
     "  WHEN date_trunc('hour', lo, 'UTC') = lo THEN lo"                                            \
     "  ELSE date_trunc('hour', lo, 'UTC') + interval '1 hour' END AS h0,"                          \
-    " CASE WHEN $8::text IS NOT NULL OR $9::text IS NOT NULL THEN hi"                              \
-    "  ELSE date_trunc('hour', hi, 'UTC') END AS h1 FROM r), "                                     \
+    " CASE WHEN " SQL_NO_ROLLUP " THEN hi ELSE date_trunc('hour', hi, 'UTC') END AS h1,"           \
+    " CASE WHEN date_trunc('day', lo, 'UTC') = lo THEN lo"                                         \
+    "  ELSE date_trunc('day', lo, 'UTC') + interval '24 hours' END AS u0,"                         \
+    " date_trunc('day', hi, 'UTC') AS u1 FROM r), "                                                \
+    "b AS (SELECT lo, hi, h0, h1,"                                                                 \
+    " CASE WHEN NOT " SQL_NO_ROLLUP " AND u0 < u1 THEN u0 ELSE h1 END AS s0,"                      \
+    " CASE WHEN NOT " SQL_NO_ROLLUP " AND u0 < u1 THEN u1 ELSE h1 END AS s1 FROM b0), "            \
     "t AS (SELECT"                                                                                 \
-    " (SELECT coalesce(sum(CASE WHEN $7::text IS NULL THEN s.calls"                                \
-    "   WHEN $7::text = 'ANSWERED' THEN s.answered WHEN $7::text = 'NO_ANSWER' THEN s.no_answer"   \
-    "   WHEN $7::text = 'BUSY' THEN s.busy WHEN $7::text = 'FAILED' THEN s.failed END), 0)"        \
-    "   FROM b JOIN voip_cdr_rollup_store_hour s ON s.hour >= b.h0 AND s.hour < b.h1"              \
-    "  WHERE s.tenant_id = " SQL_TENANT " AND ($6::text IS NULL OR s.direction = $6::text)"        \
-    "   AND ($10::uuid IS NULL OR s.store_id = $10::uuid))"                                        \
+    " (SELECT " SQL_ROLLUP_COUNT " FROM b JOIN voip_cdr_rollup_store_day s"                        \
+    "   ON s.day >= (b.s0 AT TIME ZONE 'UTC')::date AND s.day < (b.s1 AT TIME ZONE 'UTC')::date"   \
+    "  WHERE " SQL_ROLLUP_FILTERS ")"                                                              \
+    " + (SELECT " SQL_ROLLUP_COUNT " FROM b JOIN voip_cdr_rollup_store_hour s"                     \
+    "   ON s.hour >= b.h0 AND s.hour < least(b.s0, b.h1) WHERE " SQL_ROLLUP_FILTERS ")"            \
+    " + (SELECT " SQL_ROLLUP_COUNT " FROM b JOIN voip_cdr_rollup_store_hour s"                     \
+    "   ON s.hour >= greatest(b.s1, b.h0) AND s.hour < b.h1 WHERE " SQL_ROLLUP_FILTERS ")"         \
     " + (SELECT count(*) FROM b JOIN voip_cdr c"                                                   \
     "   ON c.start_ts >= b.lo AND c.start_ts < least(b.h0, b.hi) WHERE " SQL_EDGE_FILTERS ")"      \
     " + (SELECT count(*) FROM b JOIN voip_cdr c"                                                   \

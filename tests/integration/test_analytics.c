@@ -583,6 +583,55 @@ Test(analytics, by_agent_matches_the_oracle)
     check_by_agent(0, qs, ranges[1].lo, ranges[1].hi, 2);
 }
 
+/* Where the KPIs come from: a whole UTC day from the daily store rollup, the whole hours
+ * around it from the hourly one, the partial hours from voip_cdr. A bucket changed behind the
+ * writer's back moves total_calls of exactly the ranges that read it. */
+Test(analytics, summary_reads_days_hours_and_edges_where_they_are_whole)
+{
+    static const char *const qs[] = {
+        /* 2025-09-30 whole, 21:00-24:00 of the 29th as hours */
+        "sip_domain=" DOMAIN_A "&from=2025-09-29T21:00:00Z&to=2025-10-01T00:00:00Z",
+        /* no whole day: hours only */
+        "sip_domain=" DOMAIN_A "&from=2025-09-30T05:00:00Z&to=2025-09-30T20:00:00Z",
+        /* 10:00 only partly in the range: raw */
+        "sip_domain=" DOMAIN_A "&from=2025-09-30T10:00:00.5Z&to=2025-09-30T20:00:00Z",
+    };
+    long long before[3];
+    for (int k = 0; k < 3; k++) {
+        json_t *j = ask(ANALYTICS_SUMMARY, TENANT_A, qs[k]);
+        before[k] = json_integer_value(json_object_get(j, "total_calls"));
+        json_decref(j);
+    }
+    char err[512], store[40];
+    store_uuid(0, 0, store, sizeof(store));
+    PGconn *c = itest_db_connect(&db, NULL, err, sizeof(err));
+    cr_assert(c, "%s", err);
+    const char *const v[] = {TENANT_A, store};
+    exec_ok(c,
+            "UPDATE voip_cdr_rollup_store_day SET calls = calls + 1000"
+            " WHERE tenant_id = $1 AND store_id = $2 AND day = '2025-09-30' AND direction = 'in'",
+            2, v);
+    exec_ok(c,
+            "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 100"
+            " WHERE tenant_id = $1 AND store_id = $2 AND hour = '2025-09-30T10:00:00Z'"
+            " AND direction = 'in'",
+            2, v);
+    exec_ok(c,
+            "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 10"
+            " WHERE tenant_id = $1 AND store_id = $2 AND hour = '2025-09-29T22:00:00Z'"
+            " AND direction = 'in'",
+            2, v);
+    PQfinish(c);
+    static const long long added[] = {1000 + 10, 100, 0};
+    for (int k = 0; k < 3; k++) {
+        json_t *j = ask(ANALYTICS_SUMMARY, TENANT_A, qs[k]);
+        cr_expect_eq(json_integer_value(json_object_get(j, "total_calls")), before[k] + added[k],
+                     "%s: total_calls moved by %lld, want %lld", qs[k],
+                     json_integer_value(json_object_get(j, "total_calls")) - before[k], added[k]);
+        json_decref(j);
+    }
+}
+
 Test(analytics, tenant_b_gets_its_own_answers)
 {
     long long lo = utc(2025, 9, 29, 3, 17, 45), hi = utc(2025, 10, 1, 19, 42, 10);

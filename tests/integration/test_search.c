@@ -582,34 +582,67 @@ Test(search, total_on_and_off_the_hour_matches_oracle)
     }
 }
 
-/* The whole hours of a range are read from the rollup, the edges from voip_cdr: a rollup
- * bucket changed behind the writer's back moves the total of a range that covers its hour
- * whole, and not that of a range in which the hour is only an edge. */
-Test(search, total_reads_the_rollup_for_whole_hours)
+/* Adds 'calls' to a bucket of the rollup 'table' ("store_day" or "store_hour") of tenant A's
+ * first store, inbound, at 'key' (a day or an hour), behind the writer's back. */
+static void bump_rollup(const char *table, const char *key_col, const char *key, int calls)
 {
-    spec whole_h = {.qs = "from=2025-10-10T00:00:00Z&to=2025-10-11T00:00:00Z",
-                    .lo = at("2025-10-10T00:00:00Z"),
-                    .hi = at("2025-10-11T00:00:00Z")};
-    spec edge_h = {.qs = "from=2025-10-10T10:00:00.5Z&to=2025-10-11T00:00:00Z",
-                   .lo = at("2025-10-10T10:00:00.5Z"),
-                   .hi = at("2025-10-11T00:00:00Z")};
-    check_total(&whole_h);
-    check_total(&edge_h);
-    PGresult *res = PQexec(owner, "INSERT INTO voip_cdr_rollup_store_hour "
-                                  "(tenant_id, store_id, hour, direction, calls) VALUES ('" TENANT_A
-                                  "', 'a0000000-0000-4000-8000-000000000001', "
-                                  "'2025-10-10T10:00:00Z', 'in', 1000) "
-                                  "ON CONFLICT (tenant_id, store_id, hour, direction) "
-                                  "DO UPDATE SET calls = voip_cdr_rollup_store_hour.calls + 1000");
+    char sql[1024], n[16];
+    snprintf(n, sizeof(n), "%d", calls);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO voip_cdr_rollup_%s (tenant_id, store_id, %s, direction, calls) "
+             "VALUES ('" TENANT_A "', 'a0000000-0000-4000-8000-000000000001', $1, 'in', $2) "
+             "ON CONFLICT (tenant_id, store_id, %s, direction) "
+             "DO UPDATE SET calls = voip_cdr_rollup_%s.calls + excluded.calls",
+             table, key_col, key_col, table);
+    const char *params[] = {key, n};
+    PGresult *res = itest_query(owner, sql, 2, params);
     cr_assert(itest_ok(res), "%s", PQerrorMessage(owner));
     PQclear(res);
-    json_t *j = page(TENANT_A, "sip_domain=a.example&page_size=1&"
-                               "from=2025-10-10T00:00:00Z&to=2025-10-11T00:00:00Z");
-    cr_expect_eq(json_integer_value(json_object_get(j, "total")),
-                 expect_rows(0, &whole_h, want) + 1000,
-                 "the whole hour 10:00 is not read from the rollup");
+}
+
+/* The total of 'qs' as cdr-query answers it. */
+static long long total_of(const char *range_qs)
+{
+    char qs[512];
+    snprintf(qs, sizeof(qs), "sip_domain=a.example&page_size=1&%s", range_qs);
+    json_t *j = page(TENANT_A, qs);
+    long long total = (long long)json_integer_value(json_object_get(j, "total"));
     json_decref(j);
-    check_total(&edge_h);
+    return total;
+}
+
+/* Where each part of a range is read: a whole UTC day from the daily rollup, the whole hours
+ * around it from the hourly one, the rest from voip_cdr. A bucket changed behind the writer's
+ * back moves the total of exactly the ranges that read it. */
+Test(search, total_reads_days_hours_and_edges_where_they_are_whole)
+{
+    spec day = {.qs = "from=2025-10-09T21:00:00Z&to=2025-10-11T03:00:00Z",
+                .lo = at("2025-10-09T21:00:00Z"),
+                .hi = at("2025-10-11T03:00:00Z")};
+    spec hours = {.qs = "from=2025-10-10T05:00:00Z&to=2025-10-10T20:00:00Z",
+                  .lo = at("2025-10-10T05:00:00Z"),
+                  .hi = at("2025-10-10T20:00:00Z")};
+    spec edge = {.qs = "from=2025-10-10T10:00:00.5Z&to=2025-10-10T20:00:00Z",
+                 .lo = at("2025-10-10T10:00:00.5Z"),
+                 .hi = at("2025-10-10T20:00:00Z")};
+    spec tail = {.qs = "from=2025-10-09T21:00:00Z&to=2025-10-10T00:00:00Z",
+                 .lo = at("2025-10-09T21:00:00Z"),
+                 .hi = at("2025-10-10T00:00:00Z")};
+    check_total(&day);
+    check_total(&hours);
+    check_total(&edge);
+    check_total(&tail);
+    bump_rollup("store_day", "day", "2025-10-10", 1000);
+    bump_rollup("store_hour", "hour", "2025-10-10T10:00:00Z", 100);
+    bump_rollup("store_hour", "hour", "2025-10-09T22:00:00Z", 10);
+    /* 2025-10-10 whole: its day row (not its hours); 21:00-24:00 the day before: its hours. */
+    cr_expect_eq(total_of(day.qs), expect_rows(0, &day, want) + 1000 + 10,
+                 "the whole day and the hours before it");
+    /* No whole day: the hour 10:00 from the hourly rollup. */
+    cr_expect_eq(total_of(hours.qs), expect_rows(0, &hours, want) + 100, "the whole hours");
+    /* 10:00 only partly in the range: counted raw, neither bucket read. */
+    cr_expect_eq(total_of(edge.qs), expect_rows(0, &edge, want), "the partial hour");
+    cr_expect_eq(total_of(tail.qs), expect_rows(0, &tail, want) + 10, "hours before a day");
 }
 
 Test(search, date_only_range_in_rome_includes_the_to_day)
