@@ -32,19 +32,21 @@
     "coalesce(sum(loss_pct::float8), 0), count(loss_pct), "                                        \
     "count(*) FILTER (WHERE mos < 3.6::real)"
 
-/* The key of the store rollup (tenant_id, store_id, hour, direction) of a CDR; GROUP BY 1..4. */
+/* The key of the hourly store rollup (tenant_id, hour, store_id, direction), in the order of
+ * its primary key, so that rows are inserted in the order reads scan them; GROUP BY 1..4. */
 #define ROLLUP_STORE_HOUR_KEY                                                                      \
-    "tenant_id, coalesce(store_id, " ROLLUP_NO_STORE "), date_trunc('hour', start_ts, 'UTC'), "    \
+    "tenant_id, date_trunc('hour', start_ts, 'UTC'), coalesce(store_id, " ROLLUP_NO_STORE "), "    \
     "direction"
 
-/* The key of the daily store rollup (tenant_id, day, store_id, direction); GROUP BY 1..4. */
+/* The key of the daily store rollup (tenant_id, day, store_id, direction), in the order of its
+ * primary key; GROUP BY 1..4. */
 #define ROLLUP_STORE_DAY_KEY                                                                       \
     "tenant_id, (start_ts AT TIME ZONE 'UTC')::date, coalesce(store_id, " ROLLUP_NO_STORE "), "    \
     "direction"
 
-/* The key of the extension rollup (tenant_id, ext_number, day, direction); GROUP BY 1..4 of
- * CDRs with an extension. */
-#define ROLLUP_EXT_DAY_KEY "tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date, direction"
+/* The key of the extension rollup (tenant_id, day, ext_number, direction), in the order of its
+ * primary key; GROUP BY 1..4 of CDRs with an extension. */
+#define ROLLUP_EXT_DAY_KEY "tenant_id, (start_ts AT TIME ZONE 'UTC')::date, ext_number, direction"
 
 /* The extension's latest non-null user_id and store_id in the group; call_id orders calls
  * that started at the same instant, so that every computation picks the same one. */

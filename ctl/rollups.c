@@ -45,7 +45,7 @@ static const char delete_ext_sql[] =
 /* Answers the rows written and the CDRs they count. */
 static const char insert_store_sql[] =
     "WITH ins AS ("
-    "  INSERT INTO public.voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, "
+    "  INSERT INTO public.voip_cdr_rollup_store_hour (tenant_id, hour, store_id, direction, "
     "" ROLLUP_COLUMNS ")"
     "  SELECT " ROLLUP_STORE_HOUR_KEY ", " ROLLUP_MEASURES
     "    FROM public.voip_cdr WHERE " IN_RANGE "   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
@@ -64,7 +64,7 @@ static const char insert_store_day_sql[] =
 
 static const char insert_ext_sql[] =
     "WITH ins AS ("
-    "  INSERT INTO public.voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, "
+    "  INSERT INTO public.voip_cdr_rollup_ext_day (tenant_id, day, ext_number, direction, "
     "" ROLLUP_COLUMNS ", user_id, store_id)"
     "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_MEASURES ", " ROLLUP_EXT_LATEST
     "    FROM public.voip_cdr WHERE ext_number IS NOT NULL AND " IN_RANGE

@@ -65,11 +65,11 @@ static const char batch_sql[] =
     "  RETURNING tenant_id, call_id, store_id, start_ts, answer_ts, direction, disposition,"
     "      billsec, ext_number, user_id, mos, jitter_ms, loss_pct, from_uri, to_uri"
     "), store_hour AS ("
-    "  INSERT INTO public.voip_cdr_rollup_store_hour AS r (tenant_id, store_id, hour, "
+    "  INSERT INTO public.voip_cdr_rollup_store_hour AS r (tenant_id, hour, store_id, "
     "direction, " ROLLUP_COLUMNS ")"
     "  SELECT " ROLLUP_STORE_HOUR_KEY ", " ROLLUP_MEASURES
     "    FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    "  ON CONFLICT (tenant_id, store_id, hour, direction) DO UPDATE SET " ROLLUP_ADD
+    "  ON CONFLICT (tenant_id, hour, store_id, direction) DO UPDATE SET " ROLLUP_ADD
     "), store_day AS ("
     "  INSERT INTO public.voip_cdr_rollup_store_day AS r (tenant_id, day, store_id, "
     "direction, " ROLLUP_COLUMNS ")"
@@ -77,11 +77,11 @@ static const char batch_sql[] =
     "    FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  ON CONFLICT (tenant_id, day, store_id, direction) DO UPDATE SET " ROLLUP_ADD
     "), ext_day AS ("
-    "  INSERT INTO public.voip_cdr_rollup_ext_day AS r (tenant_id, ext_number, day, "
+    "  INSERT INTO public.voip_cdr_rollup_ext_day AS r (tenant_id, day, ext_number, "
     "direction, " ROLLUP_COLUMNS ", user_id, store_id)"
     "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_MEASURES ", " ROLLUP_EXT_LATEST
     "    FROM ins WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    "  ON CONFLICT (tenant_id, ext_number, day, direction) DO UPDATE SET " ROLLUP_ADD ","
+    "  ON CONFLICT (tenant_id, day, ext_number, direction) DO UPDATE SET " ROLLUP_ADD ","
     "      user_id = coalesce(excluded.user_id, r.user_id),"
     "      store_id = coalesce(excluded.store_id, r.store_id)"
     "), callback AS ("

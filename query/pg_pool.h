@@ -22,9 +22,9 @@ typedef struct pg_pool pg_pool;
 typedef struct pg_job pg_job;
 
 /* Every connection is opened with PQconnectStartParams, set non-blocking, and on success sets
- * jit = off and statement_timeout = 'statement_timeout_ms' (0: none) for the session, with
- * set_config, before it serves. A connection lost is reopened with backoff (100 ms doubling to
- * 5 s). 'conninfo' is copied. Returns NULL only when memory ran out. */
+ * jit = off, work_mem = 32MB and statement_timeout = 'statement_timeout_ms' (0: none) for the
+ * session, with set_config, before it serves. A connection lost is reopened with backoff (100 ms
+ * doubling to 5 s). 'conninfo' is copied. Returns NULL only when memory ran out. */
 pg_pool *pg_pool_create(struct event_base *base, const pg_pool_config *cfg);
 /* Fails every job still queued or running (their 'done' fire, inside this call, with the error
  * "shutting down" - or "canceled" for a job canceled before), closes all. Not to be called from
