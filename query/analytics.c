@@ -1,6 +1,7 @@
 /* analytics.c - the KPI endpoints. Each statement reads the rollups for the whole buckets inside
- * the range (UTC hours of the store rollup; UTC days of the extension rollup for by-agent) and
- * voip_cdr only for the partial buckets at its edges, so that a month costs hours, not calls.
+ * the range (UTC days of the daily store rollup, the UTC hours around them of the hourly one;
+ * UTC days of the extension rollup for by-agent) and voip_cdr only for the partial buckets at
+ * its edges, so that a month costs days, not calls.
  *
  * Every statement takes the same parameters:
  *   $1 tenant (uuid text; NULL: the transaction's app.tenant_id, which the pool sets to the
@@ -9,7 +10,7 @@
  * A date-only from is that day's midnight in tz, a date-only to the midnight after that day in
  * tz; a datetime is an instant. Every table is read with tenant_id equal to the tenant.
  * The missed-calls list (a page of rows, found through the partial index of missed inbound
- * calls) and QoS read voip_cdr only; their further parameters are described with them. */
+ * calls) reads voip_cdr only; its further parameters, and QoS's, are described with them. */
 #include "analytics.h"
 
 #include <stdbool.h>
@@ -241,35 +242,110 @@ static const char missed_unique_sql[] = RANGE_CTE MISSED_CTE
     "  p.store_id::text, p.due"
     " FROM t LEFT JOIN p ON true ORDER BY p.last_ts DESC, p.from_uri DESC";
 
-/* QoS from the calls of the range: calls counts every CDR of the group, each average is over
- * the calls carrying that value, poor_calls counts the calls with MOS under 3.6. Columns: the
- * group's key, calls, avg_mos, avg_jitter_ms, avg_loss_pct, poor_calls. */
-#define QOS_MEASURES                                                                               \
-    " count(*)::bigint AS calls, avg(c.mos)::float8, avg(c.jitter_ms)::float8,"                    \
-    " avg(c.loss_pct)::float8, count(*) FILTER (WHERE c.mos < 3.6::real)::bigint"
-#define QOS_FROM                                                                                   \
-    " FROM b JOIN public.voip_cdr c"                                                               \
-    "   ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < b.hi"                       \
-    " WHERE c.tenant_id = b.tid AND (b.store IS NULL OR c.store_id = b.store)"
+/* QoS, from the same sources as the KPIs: for each group calls counts every CDR, each average
+ * is over the calls carrying that value, poor_calls counts the calls with MOS under 3.6. The
+ * sources give one row per rollup row or raw CDR: the group's key, calls, then sum and count
+ * of MOS, jitter and loss, and the poor count. Columns of the answer: the group's key, calls,
+ * avg_mos, avg_jitter_ms, avg_loss_pct, poor_calls. */
+#define QOS_ROLLUP_COLS                                                                            \
+    " s.calls, s.mos_sum, s.mos_n, s.jitter_sum, s.jitter_n, s.loss_sum, s.loss_n, s.poor_mos_n"
+#define QOS_RAW_COLS                                                                               \
+    " 1::bigint, coalesce(c.mos::float8, 0), (c.mos IS NOT NULL)::int::bigint,"                    \
+    " coalesce(c.jitter_ms::float8, 0), (c.jitter_ms IS NOT NULL)::int::bigint,"                   \
+    " coalesce(c.loss_pct::float8, 0), (c.loss_pct IS NOT NULL)::int::bigint,"                     \
+    " (c.mos < 3.6::real)::int::bigint"
+#define QOS_SELECT                                                                                 \
+    " SELECT k, sum(calls)::bigint AS calls, (sum(mos_sum) / NULLIF(sum(mos_n), 0))::float8,"      \
+    "  (sum(jitter_sum) / NULLIF(sum(jitter_n), 0))::float8,"                                      \
+    "  (sum(loss_sum) / NULLIF(sum(loss_n), 0))::float8, sum(poor)::bigint"                        \
+    " FROM q GROUP BY k"
+#define QOS_Q "q (k, calls, mos_sum, mos_n, jitter_sum, jitter_n, loss_sum, loss_n, poor)"
+
+/* The store rollups and the raw edges, with the group's key given for a daily rollup row (s),
+ * an hourly one (s) and a CDR (c). qb bounds them: whole days [q0, q1) from the daily rollup,
+ * whole hours [g0, min(q0, g1)) and [max(q1, g0), g1) from the hourly one, the rest raw. */
+#define QOS_STORE_SOURCES(kday, khour, kraw)                                                       \
+    ", " QOS_Q " AS ("                                                                             \
+    " SELECT " kday "," QOS_ROLLUP_COLS                                                            \
+    "  FROM qb JOIN public.voip_cdr_rollup_store_day s ON s.tenant_id = qb.tid"                    \
+    "    AND s.day >= (qb.q0 AT TIME ZONE 'UTC')::date AND s.day < (qb.q1 AT TIME ZONE "           \
+    "'UTC')::date"                                                                                 \
+    "  WHERE s.tenant_id = qb.tid AND (qb.store IS NULL OR s.store_id = qb.store)"                 \
+    " UNION ALL"                                                                                   \
+    " SELECT " khour "," QOS_ROLLUP_COLS "  FROM qb JOIN public.voip_cdr_rollup_store_hour s"      \
+    "    ON s.tenant_id = qb.tid AND s.hour >= qb.g0 AND s.hour < least(qb.q0, qb.g1)"             \
+    "  WHERE s.tenant_id = qb.tid AND (qb.store IS NULL OR s.store_id = qb.store)"                 \
+    " UNION ALL"                                                                                   \
+    " SELECT " khour "," QOS_ROLLUP_COLS "  FROM qb JOIN public.voip_cdr_rollup_store_hour s"      \
+    "    ON s.tenant_id = qb.tid AND s.hour >= greatest(qb.q1, qb.g0) AND s.hour < qb.g1"          \
+    "  WHERE s.tenant_id = qb.tid AND (qb.store IS NULL OR s.store_id = qb.store)"                 \
+    " UNION ALL"                                                                                   \
+    " SELECT " kraw "," QOS_RAW_COLS " FROM qb JOIN public.voip_cdr c"                             \
+    "    ON c.tenant_id = qb.tid AND c.start_ts >= qb.lo AND c.start_ts < least(qb.g0, qb.hi)"     \
+    "  WHERE c.tenant_id = qb.tid AND (qb.store IS NULL OR c.store_id = qb.store)"                 \
+    " UNION ALL"                                                                                   \
+    " SELECT " kraw "," QOS_RAW_COLS " FROM qb JOIN public.voip_cdr c"                             \
+    "    ON c.tenant_id = qb.tid AND c.start_ts >= greatest(qb.g0, qb.g1) AND c.start_ts < qb.hi"  \
+    "  WHERE c.tenant_id = qb.tid AND (qb.store IS NULL OR c.store_id = qb.store)"                 \
+    ")"
 
 /* group_by=period; $8 the bucket: 'hour' (UTC hours, "YYYY-MM-DDThh:00:00Z") or 'day' (days
- * of tz, "YYYY-MM-DD"). Oldest first. */
-static const char qos_period_sql[] =
-    RANGE_CTE " SELECT CASE WHEN $8::text = 'hour'"
-              "   THEN to_char(date_trunc('hour', c.start_ts AT TIME ZONE 'UTC'),"
-              "    'YYYY-MM-DD\"T\"HH24\":00:00Z\"')"
-              "   ELSE to_char(date_trunc('day', c.start_ts AT TIME ZONE $6::text), 'YYYY-MM-DD')"
-              "  END AS k," QOS_MEASURES QOS_FROM " GROUP BY k ORDER BY k";
+ * of tz, "YYYY-MM-DD"). Hours never come from the daily rollup; days do only in UTC. Days of
+ * another zone add up the hourly rollup by local day when the zone's offset is whole hours at
+ * both ends of the range (every UTC hour then lies in one local day); otherwise (India's
+ * +05:30, say) everything is read raw. Oldest first. */
+#define QOS_HOUR_KEY(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24\":00:00Z\"')"
+#define QOS_DAY_KEY(col)  "to_char(" col " AT TIME ZONE $6::text, 'YYYY-MM-DD')"
+static const char qos_period_sql[] = RANGE_CTE
+    ", qb AS ("
+    " SELECT tid, lo, hi, store,"
+    "  CASE WHEN w THEN h0 ELSE hi END AS g0, CASE WHEN w THEN h1 ELSE hi END AS g1,"
+    "  CASE WHEN $8::text = 'day' AND $6::text = 'UTC' THEN s0"
+    "   WHEN w THEN h1 ELSE hi END AS q0,"
+    "  CASE WHEN $8::text = 'day' AND $6::text = 'UTC' THEN s1"
+    "   WHEN w THEN h1 ELSE hi END AS q1"
+    " FROM (SELECT b.*, ($8::text = 'hour' OR $6::text = 'UTC'"
+    "   OR (extract(minute FROM h0 AT TIME ZONE $6::text) = 0"
+    "    AND extract(minute FROM h1 AT TIME ZONE $6::text) = 0)) AS w FROM b) bw"
+    ")" QOS_STORE_SOURCES(
+        "to_char(s.day, 'YYYY-MM-DD')",
+        "CASE WHEN $8::text = 'hour' THEN " QOS_HOUR_KEY("s.hour") " ELSE " QOS_DAY_KEY(
+            "s.hour") " END",
+        "CASE WHEN $8::text = 'hour' THEN " QOS_HOUR_KEY(
+            "date_trunc('hour', c.start_ts, 'UTC')") " ELSE " QOS_DAY_KEY("c.start_ts") " "
+                                                                                        "END")
+        QOS_SELECT " ORDER BY k";
 
 /* group_by=store: store_id NULL for the calls without a store. Most calls first. */
+#define QOS_STORE_KEY(col) "NULLIF(" col ", " ROLLUP_NO_STORE ")::text"
 static const char qos_store_sql[] =
-    RANGE_CTE " SELECT NULLIF(coalesce(c.store_id, " ROLLUP_NO_STORE "), " ROLLUP_NO_STORE
-              ")::text AS k," QOS_MEASURES QOS_FROM " GROUP BY k ORDER BY calls DESC, k";
+    RANGE_CTE ", qb AS (SELECT tid, lo, hi, store, h0 AS g0, h1 AS g1, s0 AS q0, s1 AS q1 FROM "
+              "b)" QOS_STORE_SOURCES(QOS_STORE_KEY("s.store_id"), QOS_STORE_KEY("s.store_id"),
+                                     QOS_STORE_KEY("coalesce(c.store_id, " ROLLUP_NO_STORE ")"))
+                  QOS_SELECT " ORDER BY calls DESC, k";
 
-/* group_by=agent: the calls with an extension. Most calls first. */
+/* group_by=agent: the calls with an extension; whole UTC days from the extension rollup (not
+ * with a store filter: it does not keep the store of each call), the rest raw. Most calls
+ * first. */
 static const char qos_agent_sql[] =
-    RANGE_CTE " SELECT c.ext_number AS k," QOS_MEASURES QOS_FROM " AND c.ext_number IS NOT NULL"
-              " GROUP BY k ORDER BY calls DESC, k";
+    RANGE_CTE ", " QOS_Q " AS ("
+              " SELECT s.ext_number," QOS_ROLLUP_COLS
+              "  FROM b JOIN public.voip_cdr_rollup_ext_day s ON s.tenant_id = b.tid"
+              "    AND s.day >= (b.d0 AT TIME ZONE 'UTC')::date"
+              "    AND s.day < (b.d1 AT TIME ZONE 'UTC')::date"
+              "  WHERE s.tenant_id = b.tid"
+              " UNION ALL"
+              " SELECT c.ext_number," QOS_RAW_COLS " FROM b JOIN public.voip_cdr c"
+              "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < least(b.d0, b.hi)"
+              "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
+              "    AND (b.store IS NULL OR c.store_id = b.store)"
+              " UNION ALL"
+              " SELECT c.ext_number," QOS_RAW_COLS " FROM b JOIN public.voip_cdr c"
+              "    ON c.tenant_id = b.tid AND c.start_ts >= greatest(b.d0, b.d1)"
+              "    AND c.start_ts < b.hi"
+              "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
+              "    AND (b.store IS NULL OR c.store_id = b.store)"
+              ")" QOS_SELECT " ORDER BY calls DESC, k";
 
 #define N_PARAMS 7
 

@@ -1118,6 +1118,19 @@ Test(analytics, qos_matches_the_oracle)
     check_qos(0, qs, g->lo, g->hi, -2, Q_AGENT, 0);
     snprintf(qs, sizeof(qs), "%s&group_by=store&store_id=%s", g->qs, id);
     check_qos(0, qs, g->lo, g->hi, 1, Q_STORE, 0);
+    /* whole UTC days: the daily store rollup */
+    g = &ranges[6];
+    snprintf(qs, sizeof(qs), "%s&group_by=period&bucket=day", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_DAY, 0);
+    snprintf(qs, sizeof(qs), "%s&group_by=store", g->qs);
+    check_qos(0, qs, g->lo, g->hi, -2, Q_STORE, 0);
+    /* days of a zone whose offset is not whole hours (+05:30): no hourly bucket lies in one
+     * local day, so every call is read raw */
+    snprintf(qs, sizeof(qs),
+             "sip_domain=" DOMAIN_A "&from=2025-09-30&to=2025-10-01&tz=Asia/Kolkata"
+             "&group_by=period&bucket=day");
+    check_qos(0, qs, utc(2025, 9, 29, 18, 30, 0), utc(2025, 10, 1, 18, 30, 0), -2, Q_DAY,
+              5 * 3600 + 1800);
     /* tenant B */
     long long lo = utc(2025, 9, 29, 3, 17, 45), hi = utc(2025, 10, 1, 19, 42, 10);
     check_qos(1,
