@@ -60,8 +60,10 @@ machine_line() {
         "$("$CDR_PG_BIN/postgres" --version | awk '{ print $3 }')"
 }
 
-# commit_line: the checkout's commit, "+ uncommitted changes" when the tree differs.
-commit_line() {
+# commit_line: the checkout's commit when the benchmark started (and built its programs),
+# "+ uncommitted changes" when the tree differed then; what the tree holds by the time the
+# report is written does not matter.
+bench_commit_now() {
     local c
     c=$(git -C "$CDR_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     if [[ -n $(git -C "$CDR_ROOT" status --porcelain 2>/dev/null) ]]; then
@@ -69,6 +71,8 @@ commit_line() {
     fi
     printf '%s' "$c"
 }
+BENCH_COMMIT=$(bench_commit_now)
+commit_line() { printf '%s' "$BENCH_COMMIT"; }
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL
