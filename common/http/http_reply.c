@@ -86,13 +86,15 @@ static int dump_cb(const char *data, size_t size, void *arg)
 }
 
 /* Serialises 'j' (borrowed) straight into the request's output buffer. Returns 0, or -1 with
- * the buffer emptied again. */
+ * the buffer emptied again. Reals with 15 significant digits, the most a double holds for any
+ * decimal: a MOS stored as 4.3 is written 4.3, not 4.2999999999999998. */
 static int dump_json(struct evhttp_request *req, const json_t *j)
 {
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     size_t before = evbuffer_get_length(out);
 
-    if (json_dump_callback(j, dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY) == 0)
+    if (json_dump_callback(j, dump_cb, out,
+                           JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) == 0)
         return 0;
     evbuffer_drain(out, evbuffer_get_length(out) - before);
     return -1;

@@ -239,6 +239,21 @@ Test(http, reply_json_sends_compact_json)
     reply_free(&r);
 }
 
+static void h_reals(struct evhttp_request *req)
+{
+    /* 4.3 as PostgreSQL's real gives it, and an average with many digits */
+    http_reply_json(req, 200, json_pack("[f, f, f]", strtod("4.3", NULL), 2.0 / 3.0, 0.1));
+}
+
+Test(http, reply_json_writes_reals_as_short_as_they_are_exact)
+{
+    handler = h_reals;
+    reply r = request("GET", "/x", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "[4.3,0.666666666666667,0.1]");
+    reply_free(&r);
+}
+
 static void h_empty(struct evhttp_request *req)
 {
     http_reply_json(req, 204, NULL);
