@@ -31,13 +31,16 @@
  * hour is read hourly. d0 and d1 bound the whole UTC days of the extension rollup in the same
  * way, except that with a store filter that rollup (which does not keep the store of each
  * call) is not used: d0 = d1 = hi then and every row comes from voip_cdr. */
+#define SQL_TID "coalesce($1::uuid, NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+#define SQL_RANGE_LO                                                                               \
+    "CASE WHEN $3::bool THEN ($2::text::date)::timestamp AT TIME ZONE $6::text"                    \
+    " ELSE $2::text::timestamptz END"
+#define SQL_RANGE_HI                                                                               \
+    "CASE WHEN $5::bool THEN (($4::text::date) + 1)::timestamp AT TIME ZONE $6::text"              \
+    " ELSE $4::text::timestamptz END"
 #define RANGE_CTE                                                                                  \
     "WITH r AS ("                                                                                  \
-    " SELECT coalesce($1::uuid, NULLIF(current_setting('app.tenant_id', true), '')::uuid) AS tid," \
-    "  CASE WHEN $3::bool THEN ($2::text::date)::timestamp AT TIME ZONE $6::text"                  \
-    "   ELSE $2::text::timestamptz END AS lo,"                                                     \
-    "  CASE WHEN $5::bool THEN (($4::text::date) + 1)::timestamp AT TIME ZONE $6::text"            \
-    "   ELSE $4::text::timestamptz END AS hi,"                                                     \
+    " SELECT " SQL_TID " AS tid, " SQL_RANGE_LO " AS lo, " SQL_RANGE_HI " AS hi,"                  \
     "  $7::uuid AS store"                                                                          \
     "), b0 AS ("                                                                                   \
     " SELECT tid, lo, hi, store,"                                                                  \
@@ -98,6 +101,7 @@
  *   - M after the range: due when some missed call of the number lies in [max(lo, A), hi),
  *     which needs A < hi; those few numbers are looked up in voip_cdr;
  *   - M before the range or none: no missed call in it.
+ * One pass over the tenant's numbers decides all three.
  * With a store filter the latest missed call of that store's calls decides: they are read
  * from voip_cdr. */
 #define DUE_CTE                                                                                    \
@@ -113,14 +117,14 @@
     "   LEFT JOIN public.voip_callback_state k ON k.tenant_id = b.tid AND k.number = l.from_uri"   \
     "   WHERE k.last_answered_ts IS NULL OR k.last_answered_ts <= l.start_ts)"                     \
     "  + (SELECT count(*) FROM b JOIN public.voip_callback_state k ON k.tenant_id = b.tid"         \
-    "   WHERE b.store IS NULL AND k.last_missed_ts >= b.lo AND k.last_missed_ts < b.hi"            \
-    "    AND (k.last_answered_ts IS NULL OR k.last_answered_ts <= k.last_missed_ts))"              \
-    "  + (SELECT count(*) FROM b JOIN public.voip_callback_state k ON k.tenant_id = b.tid"         \
-    "   WHERE b.store IS NULL AND k.last_missed_ts >= b.hi"                                        \
-    "    AND (k.last_answered_ts IS NULL OR k.last_answered_ts < b.hi)"                            \
-    "    AND EXISTS (SELECT 1 FROM public.voip_cdr c WHERE c.tenant_id = b.tid"                    \
-    "     AND c.direction = 'in' AND c.disposition <> 'ANSWERED' AND c.from_uri = k.number"        \
-    "     AND c.start_ts >= greatest(b.lo, k.last_answered_ts) AND c.start_ts < b.hi)) AS n"       \
+    "   WHERE b.store IS NULL AND k.last_missed_ts >= b.lo"                                        \
+    "    AND CASE WHEN k.last_missed_ts < b.hi"                                                    \
+    "     THEN k.last_answered_ts IS NULL OR k.last_answered_ts <= k.last_missed_ts"               \
+    "     ELSE (k.last_answered_ts IS NULL OR k.last_answered_ts < b.hi)"                          \
+    "      AND EXISTS (SELECT 1 FROM public.voip_cdr c WHERE c.tenant_id = b.tid"                  \
+    "       AND c.direction = 'in' AND c.disposition <> 'ANSWERED' AND c.from_uri = k.number"      \
+    "       AND c.start_ts >= greatest(b.lo, k.last_answered_ts) AND c.start_ts < b.hi) END)"      \
+    "  AS n"                                                                                       \
     ")"
 
 /* Columns: total, inbound calls, inbound answered, outbound calls, outbound answered, answered,
@@ -185,18 +189,21 @@ static const char by_agent_sql[] = RANGE_CTE
     " FROM m GROUP BY ext ORDER BY total DESC, ext";
 
 /* The missed inbound calls of the range: the WHERE repeats the predicates of the partial index
- * on (tenant_id, start_ts DESC) of inbound calls not answered. NOT MATERIALIZED: the total
- * counts through that index and the page reads only its rows from it, newest first, instead of
- * both reading one copy of every missed call of the range. Further parameters: $8 did_e164
- * (NULL: every number dialled), $9 rows of a page, $10 rows before it. */
+ * on (tenant_id, start_ts DESC) of inbound calls not answered, and names the range by its
+ * expressions rather than through b, so that the planner sees how many calls it holds and which
+ * partitions. NOT MATERIALIZED: the total counts through that index and the page reads its
+ * fifty rows newest first from it, instead of both reading one copy of every missed call of
+ * the range. Further parameters: $8 did_e164 (NULL: every number dialled), $9 rows of a page,
+ * $10 rows before it. */
 #define MISSED_CTE                                                                                 \
     ", mc AS NOT MATERIALIZED ("                                                                   \
     " SELECT c.call_id, c.from_uri, c.did_e164, c.store_id, c.ext_number, c.start_ts,"             \
     "  c.disposition"                                                                              \
-    "  FROM b JOIN public.voip_cdr c"                                                              \
-    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < b.hi"                      \
-    "  WHERE c.tenant_id = b.tid AND c.direction = 'in' AND c.disposition <> 'ANSWERED'"           \
-    "    AND (b.store IS NULL OR c.store_id = b.store)"                                            \
+    "  FROM public.voip_cdr c"                                                                     \
+    "  WHERE c.tenant_id = " SQL_TID " AND c.start_ts >= " SQL_RANGE_LO                            \
+    "    AND c.start_ts < " SQL_RANGE_HI                                                           \
+    "    AND c.direction = 'in' AND c.disposition <> 'ANSWERED'"                                   \
+    "    AND ($7::uuid IS NULL OR c.store_id = $7::uuid)"                                          \
     "    AND ($8::text IS NULL OR c.did_e164 = $8::text)"                                          \
     ")"
 
