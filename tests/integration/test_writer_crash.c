@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "cdr_codec.h"
+#include "db_fixture.h"
 #include "itest.h"
 #include "oracle_sql.h"
 #include "pg_stack.h"
@@ -79,18 +80,6 @@ static uint64_t pick_seed(void)
 }
 
 /* Runs cdrctl migrate on the test's database as its owner. */
-static void migrate(void)
-{
-    char err[1024], url[ITEST_URL_MAX + 16];
-    itest_proc p;
-    snprintf(url, sizeof(url), "CDR_PG_URL=%s", t.db.url);
-    cr_assert(itest_run("cdrctl", (const char *const[]){"migrate", NULL},
-                        (const char *const[]){url, NULL}, 60, &p, err, sizeof(err)) == 0,
-              "%s", err);
-    cr_assert_eq(p.status, 0, "cdrctl migrate: %s", p.err);
-    itest_proc_free(&p);
-}
-
 static void setup(void)
 {
     char err[1024];
@@ -105,7 +94,7 @@ static void setup(void)
     fprintf(stderr, "writer_crash.%s: seed %" PRIu64 " (CDR_TEST_SEED=%" PRIu64 " replays it)\n",
             criterion_current_test->name, t.seed, t.seed);
     cr_assert(itest_db_create(&t.db, err, sizeof(err)) == 0, "%s", err);
-    migrate();
+    fixture_ctl(&t.db, (const char *const[]){"migrate", NULL});
     cr_assert(itest_db_url(&t.db, "cdr_writer", t.writer_pg_url, sizeof(t.writer_pg_url)) == 0);
     t.meta = json_pack("{s:s, s:s}", "hangup_cause", "NORMAL_CLEARING", "note", "a\ttab \\ here");
     cr_assert(t.meta);
