@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "errfmt.h"
+#include "pg_json.h"
 #include "rollup_sql.h"
 #include "timefmt.h"
 
@@ -428,27 +429,6 @@ int analytics_stmt(analytics_kind kind, const query_params *p, sql_stmt *out, ch
     return 0;
 }
 
-static long long col_ll(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return 0;
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static double col_d(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return 0;
-    return strtod(PQgetvalue(res, row, col), NULL);
-}
-
-static json_t *col_text(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return json_null();
-    return json_string(PQgetvalue(res, row, col));
-}
-
 /* num / den, or null when den is 0. */
 static json_t *ratio(double num, long long den)
 {
@@ -459,12 +439,12 @@ static json_t *summary_json(const PGresult *res)
 {
     if (PQntuples(res) < 1 || PQnfields(res) < 9)
         return NULL;
-    long long total = col_ll(res, 0, 0), in_calls = col_ll(res, 0, 1);
-    long long in_ans = col_ll(res, 0, 2), out_calls = col_ll(res, 0, 3);
-    long long out_ans = col_ll(res, 0, 4), ans = col_ll(res, 0, 5);
-    long long billsec = col_ll(res, 0, 6);
-    double ring = col_d(res, 0, 7);
-    long long due = col_ll(res, 0, 8);
+    long long total = pg_ll(res, 0, 0), in_calls = pg_ll(res, 0, 1);
+    long long in_ans = pg_ll(res, 0, 2), out_calls = pg_ll(res, 0, 3);
+    long long out_ans = pg_ll(res, 0, 4), ans = pg_ll(res, 0, 5);
+    long long billsec = pg_ll(res, 0, 6);
+    double ring = pg_d(res, 0, 7);
+    long long due = pg_ll(res, 0, 8);
     return json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:I}", "total_calls", (json_int_t)total,
                      "answered_rate", ratio((double)in_ans, in_calls), "avg_handle_time_sec",
                      ratio((double)billsec, ans), "avg_ring_time_sec", ratio(ring, ans), "asr",
@@ -472,86 +452,59 @@ static json_t *summary_json(const PGresult *res)
                      (json_int_t)(in_calls - in_ans), "callbacks_due", (json_int_t)due);
 }
 
-static json_t *by_store_json(const PGresult *res)
+static json_t *by_store_item(const PGresult *res, int i, const void *arg)
 {
-    if (PQnfields(res) < 8)
-        return NULL;
-    json_t *items = json_array();
-    if (!items)
-        return NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        long long answered = col_ll(res, i, 3);
-        json_t *it =
-            json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "store_id", col_text(res, i, 0),
-                      "store_name", col_text(res, i, 1), "total", (json_int_t)col_ll(res, i, 2),
-                      "answered", (json_int_t)answered, "missed", (json_int_t)col_ll(res, i, 4),
-                      "aht", ratio((double)col_ll(res, i, 5), answered), "asr",
-                      ratio((double)col_ll(res, i, 7), col_ll(res, i, 6)));
-        if (!it || json_array_append_new(items, it) != 0) {
-            json_decref(items);
-            return NULL;
-        }
-    }
-    return json_pack("{s:o}", "items", items);
+    (void)arg;
+    long long answered = pg_ll(res, i, 3);
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "store_id", pg_json_text(res, i, 0),
+                     "store_name", pg_json_text(res, i, 1), "total", (json_int_t)pg_ll(res, i, 2),
+                     "answered", (json_int_t)answered, "missed", (json_int_t)pg_ll(res, i, 4),
+                     "aht", ratio((double)pg_ll(res, i, 5), answered), "asr",
+                     ratio((double)pg_ll(res, i, 7), pg_ll(res, i, 6)));
 }
 
-static json_t *by_agent_json(const PGresult *res)
+static json_t *by_agent_item(const PGresult *res, int i, const void *arg)
 {
-    if (PQnfields(res) < 8)
-        return NULL;
-    json_t *items = json_array();
-    if (!items)
-        return NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        long long answered = col_ll(res, i, 3);
-        json_t *it =
-            json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "ext_number", col_text(res, i, 0),
-                      "user_id", col_text(res, i, 1), "total", (json_int_t)col_ll(res, i, 2),
-                      "answered", (json_int_t)answered, "missed", (json_int_t)col_ll(res, i, 4),
-                      "aht", ratio((double)col_ll(res, i, 5), answered), "avg_mos",
-                      ratio(col_d(res, i, 6), col_ll(res, i, 7)));
-        if (!it || json_array_append_new(items, it) != 0) {
-            json_decref(items);
-            return NULL;
-        }
-    }
-    return json_pack("{s:o}", "items", items);
+    (void)arg;
+    long long answered = pg_ll(res, i, 3);
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "ext_number", pg_json_text(res, i, 0),
+                     "user_id", pg_json_text(res, i, 1), "total", (json_int_t)pg_ll(res, i, 2),
+                     "answered", (json_int_t)answered, "missed", (json_int_t)pg_ll(res, i, 4),
+                     "aht", ratio((double)pg_ll(res, i, 5), answered), "avg_mos",
+                     ratio(pg_d(res, i, 6), pg_ll(res, i, 7)));
 }
 
-static json_t *time_text(const PGresult *res, int row, int col)
+/* One missed call, or with 'arg' pointing to true one caller (only_unique). */
+static json_t *missed_item(const PGresult *res, int i, const void *arg)
 {
-    char buf[40];
-    if (PQgetisnull(res, row, col) ||
-        timefmt_format_utc((cdr_time)col_ll(res, row, col), buf, sizeof(buf)) == 0)
-        return json_null();
-    return json_string(buf);
-}
-
-static json_t *col_bool(const PGresult *res, int row, int col)
-{
-    return json_boolean(!PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't');
-}
-
-static json_t *col_real(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return json_null();
-    return json_real(strtod(PQgetvalue(res, row, col), NULL));
-}
-
-static json_t *missed_item(const PGresult *res, int i, bool unique)
-{
-    if (unique)
+    if (*(const bool *)arg)
         return json_pack("{s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "from_uri",
-                         col_text(res, i, 1), "attempts", (json_int_t)col_ll(res, i, 2), "first_ts",
-                         time_text(res, i, 3), "last_ts", time_text(res, i, 4), "last_call_id",
-                         col_text(res, i, 5), "did_e164", col_text(res, i, 6), "store_id",
-                         col_text(res, i, 7), "callback_due", col_bool(res, i, 8));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "call_id", col_text(res, i, 1),
-                     "from_uri", col_text(res, i, 2), "did_e164", col_text(res, i, 3), "store_id",
-                     col_text(res, i, 4), "ext_number", col_text(res, i, 5), "start_ts",
-                     time_text(res, i, 6), "disposition", col_text(res, i, 7), "callback_due",
-                     col_bool(res, i, 8));
+                         pg_json_text(res, i, 1), "attempts", (json_int_t)pg_ll(res, i, 2),
+                         "first_ts", pg_json_time(res, i, 3), "last_ts", pg_json_time(res, i, 4),
+                         "last_call_id", pg_json_text(res, i, 5), "did_e164",
+                         pg_json_text(res, i, 6), "store_id", pg_json_text(res, i, 7),
+                         "callback_due", pg_json_bool(res, i, 8));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "call_id", pg_json_text(res, i, 1),
+                     "from_uri", pg_json_text(res, i, 2), "did_e164", pg_json_text(res, i, 3),
+                     "store_id", pg_json_text(res, i, 4), "ext_number", pg_json_text(res, i, 5),
+                     "start_ts", pg_json_time(res, i, 6), "disposition", pg_json_text(res, i, 7),
+                     "callback_due", pg_json_bool(res, i, 8));
+}
+
+/* One QoS group; 'arg' is the name of its key. */
+static json_t *qos_item(const PGresult *res, int i, const void *arg)
+{
+    return json_pack("{s:o, s:I, s:o, s:o, s:o, s:I}", (const char *)arg, pg_json_text(res, i, 0),
+                     "calls", (json_int_t)pg_ll(res, i, 1), "avg_mos", pg_json_real(res, i, 2),
+                     "avg_jitter_ms", pg_json_real(res, i, 3), "avg_loss_pct",
+                     pg_json_real(res, i, 4), "poor_calls", (json_int_t)pg_ll(res, i, 5));
+}
+
+/* {"items": [...]} of every row, or NULL when memory ran out. */
+static json_t *items_json(const PGresult *res, pg_json_row_fn fn, const void *arg)
+{
+    json_t *items = pg_json_items(res, -1, fn, arg);
+    return items ? json_pack("{s:o}", "items", items) : NULL;
 }
 
 /* The page of missed calls (or callers), shaped like /api/cdr's. */
@@ -559,22 +512,15 @@ static json_t *missed_json(const query_params *p, const PGresult *res)
 {
     if (!p || PQntuples(res) < 1 || PQnfields(res) < 9)
         return NULL;
-    json_t *items = json_array();
+    bool unique = p->only_unique;
+    /* the row of an empty page carries only the total: its column 1 is NULL */
+    json_t *items = pg_json_items(res, 1, missed_item, &unique);
     if (!items)
         return NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (PQgetisnull(res, i, 1))
-            continue; /* the row of an empty page: only the total */
-        json_t *it = missed_item(res, i, p->only_unique);
-        if (!it || json_array_append_new(items, it) != 0) {
-            json_decref(items);
-            return NULL;
-        }
-    }
     long page = p->page > 0 ? p->page : 1;
     long size = p->page_size > 0 ? p->page_size : PARAMS_DEFAULT_PAGE_SIZE;
     return json_pack("{s:o, s:I, s:I, s:I}", "items", items, "page", (json_int_t)page, "page_size",
-                     (json_int_t)size, "total", (json_int_t)col_ll(res, 0, 0));
+                     (json_int_t)size, "total", (json_int_t)pg_ll(res, 0, 0));
 }
 
 static json_t *qos_json(const query_params *p, const PGresult *res)
@@ -586,20 +532,7 @@ static json_t *qos_json(const query_params *p, const PGresult *res)
         key = "store_id";
     else if (p && p->group_by && strcmp(p->group_by, "agent") == 0)
         key = "ext_number";
-    json_t *items = json_array();
-    if (!items)
-        return NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        json_t *it = json_pack("{s:o, s:I, s:o, s:o, s:o, s:I}", key, col_text(res, i, 0), "calls",
-                               (json_int_t)col_ll(res, i, 1), "avg_mos", col_real(res, i, 2),
-                               "avg_jitter_ms", col_real(res, i, 3), "avg_loss_pct",
-                               col_real(res, i, 4), "poor_calls", (json_int_t)col_ll(res, i, 5));
-        if (!it || json_array_append_new(items, it) != 0) {
-            json_decref(items);
-            return NULL;
-        }
-    }
-    return json_pack("{s:o}", "items", items);
+    return items_json(res, qos_item, key);
 }
 
 json_t *analytics_json(analytics_kind kind, const query_params *p, const PGresult *res)
@@ -610,9 +543,9 @@ json_t *analytics_json(analytics_kind kind, const query_params *p, const PGresul
     case ANALYTICS_SUMMARY:
         return summary_json(res);
     case ANALYTICS_BY_STORE:
-        return by_store_json(res);
+        return PQnfields(res) < 8 ? NULL : items_json(res, by_store_item, NULL);
     case ANALYTICS_BY_AGENT:
-        return by_agent_json(res);
+        return PQnfields(res) < 8 ? NULL : items_json(res, by_agent_item, NULL);
     case ANALYTICS_MISSED:
         return missed_json(p, res);
     case ANALYTICS_QOS:

@@ -27,6 +27,7 @@
 
 #include "cursor.h"
 #include "errfmt.h"
+#include "pg_json.h"
 #include "timefmt.h"
 
 /* The tenant of the transaction, the one row-level security applies. */
@@ -236,31 +237,6 @@ int search_one_stmt(const char *call_id, sql_stmt *out, char *err, size_t errlen
 
 /* ---- answers ------------------------------------------------------------------------------ */
 
-static json_t *text_or_null(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return json_null();
-    return json_string(PQgetvalue(res, row, col));
-}
-
-static json_t *time_or_null(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return json_null();
-    char buf[40];
-    cdr_time t = strtoll(PQgetvalue(res, row, col), NULL, 10);
-    if (timefmt_format_utc(t, buf, sizeof(buf)) == 0)
-        return json_null();
-    return json_string(buf);
-}
-
-static json_t *real_or_null(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        return json_null();
-    return json_real(strtod(PQgetvalue(res, row, col), NULL));
-}
-
 static json_t *cdr_object(const PGresult *res, int row)
 {
     json_t *o = json_object();
@@ -273,9 +249,9 @@ static json_t *cdr_object(const PGresult *res, int row)
     } else {
         qos = json_object();
         if (qos) {
-            json_object_set_new(qos, "mos", real_or_null(res, row, COL_MOS));
-            json_object_set_new(qos, "jitter_ms", real_or_null(res, row, COL_JITTER));
-            json_object_set_new(qos, "loss_pct", real_or_null(res, row, COL_LOSS));
+            json_object_set_new(qos, "mos", pg_json_real(res, row, COL_MOS));
+            json_object_set_new(qos, "jitter_ms", pg_json_real(res, row, COL_JITTER));
+            json_object_set_new(qos, "loss_pct", pg_json_real(res, row, COL_LOSS));
         }
     }
     json_t *meta = NULL;
@@ -285,23 +261,23 @@ static json_t *cdr_object(const PGresult *res, int row)
         meta = json_null();
 
     int fail = 0;
-    fail |= json_object_set_new(o, "call_id", text_or_null(res, row, COL_CALL_ID));
-    fail |= json_object_set_new(o, "sip_domain", text_or_null(res, row, COL_SIP_DOMAIN));
-    fail |= json_object_set_new(o, "tenant_id", text_or_null(res, row, COL_TENANT_ID));
-    fail |= json_object_set_new(o, "store_id", text_or_null(res, row, COL_STORE_ID));
-    fail |= json_object_set_new(o, "user_id", text_or_null(res, row, COL_USER_ID));
-    fail |= json_object_set_new(o, "direction", text_or_null(res, row, COL_DIRECTION));
-    fail |= json_object_set_new(o, "from_uri", text_or_null(res, row, COL_FROM_URI));
-    fail |= json_object_set_new(o, "to_uri", text_or_null(res, row, COL_TO_URI));
-    fail |= json_object_set_new(o, "did_e164", text_or_null(res, row, COL_DID));
-    fail |= json_object_set_new(o, "ext_number", text_or_null(res, row, COL_EXT));
-    fail |= json_object_set_new(o, "start_ts", time_or_null(res, row, COL_START));
-    fail |= json_object_set_new(o, "answer_ts", time_or_null(res, row, COL_ANSWER));
-    fail |= json_object_set_new(o, "end_ts", time_or_null(res, row, COL_END));
+    fail |= json_object_set_new(o, "call_id", pg_json_text(res, row, COL_CALL_ID));
+    fail |= json_object_set_new(o, "sip_domain", pg_json_text(res, row, COL_SIP_DOMAIN));
+    fail |= json_object_set_new(o, "tenant_id", pg_json_text(res, row, COL_TENANT_ID));
+    fail |= json_object_set_new(o, "store_id", pg_json_text(res, row, COL_STORE_ID));
+    fail |= json_object_set_new(o, "user_id", pg_json_text(res, row, COL_USER_ID));
+    fail |= json_object_set_new(o, "direction", pg_json_text(res, row, COL_DIRECTION));
+    fail |= json_object_set_new(o, "from_uri", pg_json_text(res, row, COL_FROM_URI));
+    fail |= json_object_set_new(o, "to_uri", pg_json_text(res, row, COL_TO_URI));
+    fail |= json_object_set_new(o, "did_e164", pg_json_text(res, row, COL_DID));
+    fail |= json_object_set_new(o, "ext_number", pg_json_text(res, row, COL_EXT));
+    fail |= json_object_set_new(o, "start_ts", pg_json_time(res, row, COL_START));
+    fail |= json_object_set_new(o, "answer_ts", pg_json_time(res, row, COL_ANSWER));
+    fail |= json_object_set_new(o, "end_ts", pg_json_time(res, row, COL_END));
     fail |= json_object_set_new(o, "billsec",
                                 json_integer(strtoll(PQgetvalue(res, row, COL_BILLSEC), NULL, 10)));
-    fail |= json_object_set_new(o, "disposition", text_or_null(res, row, COL_DISPOSITION));
-    fail |= json_object_set_new(o, "recording_url", text_or_null(res, row, COL_RECORDING));
+    fail |= json_object_set_new(o, "disposition", pg_json_text(res, row, COL_DISPOSITION));
+    fail |= json_object_set_new(o, "recording_url", pg_json_text(res, row, COL_RECORDING));
     fail |= json_object_set_new(o, "qos", qos);
     fail |= json_object_set_new(o, "meta_json", meta);
     if (fail) {
