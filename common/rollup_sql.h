@@ -44,17 +44,34 @@
     "tenant_id, (start_ts AT TIME ZONE 'UTC')::date, coalesce(store_id, " ROLLUP_NO_STORE "), "    \
     "direction"
 
-/* The key of the extension rollup (tenant_id, day, ext_number, direction), in the order of its
- * primary key; GROUP BY 1..4 of CDRs with an extension. */
-#define ROLLUP_EXT_DAY_KEY "tenant_id, (start_ts AT TIME ZONE 'UTC')::date, ext_number, direction"
+/* The keys of the extension rollups, in the order of their primary keys: (tenant_id, day,
+ * ext_number) and (tenant_id, month, ext_number), the month being the first day of the UTC
+ * month; GROUP BY 1..3 of CDRs with an extension. Both directions share a row: by-agent needs
+ * only the inbound calls not answered, which ROLLUP_EXT_MEASURES adds as a measure. */
+#define ROLLUP_EXT_DAY_KEY "tenant_id, (start_ts AT TIME ZONE 'UTC')::date, ext_number"
+#define ROLLUP_EXT_MONTH_KEY                                                                       \
+    "tenant_id, date_trunc('month', start_ts AT TIME ZONE 'UTC')::date, ext_number"
 
-/* The extension's latest non-null user_id and store_id in the group; call_id orders calls
- * that started at the same instant, so that every computation picks the same one. */
-#define ROLLUP_EXT_LATEST                                                                          \
-    "(array_agg(user_id ORDER BY start_ts DESC, call_id DESC)"                                     \
-    " FILTER (WHERE user_id IS NOT NULL))[1], "                                                    \
-    "(array_agg(store_id ORDER BY start_ts DESC, call_id DESC)"                                    \
-    " FILTER (WHERE store_id IS NOT NULL))[1]"
+/* The columns of the extension rollups after the key, in the order of ROLLUP_EXT_MEASURES. */
+#define ROLLUP_EXT_COLUMNS ROLLUP_COLUMNS ", in_missed, user_id"
+
+/* ROLLUP_MEASURES, the inbound calls not answered, and the extension's latest non-null user_id
+ * in the group (call_id orders calls that started at the same instant, so that every
+ * computation picks the same one). */
+#define ROLLUP_EXT_MEASURES                                                                        \
+    ROLLUP_MEASURES ", "                                                                           \
+                    "count(*) FILTER (WHERE direction = 'in' AND disposition <> 'ANSWERED'), "     \
+                    "(array_agg(user_id ORDER BY start_ts DESC, call_id DESC)"                     \
+                    " FILTER (WHERE user_id IS NOT NULL))[1]"
+
+/* ROLLUP_EXT_MEASURES of a longer period from the rows of its days (columns named as in
+ * ROLLUP_EXT_COLUMNS, the day in 'day'): the sums, and the user of the latest day that has one,
+ * which is the user of the latest call that has one. */
+#define ROLLUP_EXT_SUMS                                                                            \
+    "sum(calls), sum(answered), sum(no_answer), sum(busy), sum(failed), sum(billsec_sum), "        \
+    "sum(ring_sum_s), sum(mos_sum), sum(mos_n), sum(jitter_sum), sum(jitter_n), sum(loss_sum), "   \
+    "sum(loss_n), sum(poor_mos_n), sum(in_missed), "                                               \
+    "(array_agg(user_id ORDER BY day DESC) FILTER (WHERE user_id IS NOT NULL))[1]"
 
 /* The callback state of CDRs: per tenant and number, the start of the latest ANSWERED call
  * with it (the caller of an inbound call, the callee of an outbound one) and of the latest

@@ -23,6 +23,14 @@
 #define RANGE_HI "(($2::date + 1)::timestamp AT TIME ZONE 'UTC')"
 #define IN_RANGE "start_ts >= " RANGE_LO " AND start_ts < " RANGE_HI
 
+/* The UTC months the range touches, whole: the first days of the first and the last one, and
+ * start_ts in [first 00:00Z, the month after the last 00:00Z). */
+#define MONTH_FIRST "date_trunc('month', $1::date::timestamp)"
+#define MONTH_LAST  "date_trunc('month', $2::date::timestamp)"
+#define IN_MONTHS                                                                                  \
+    "start_ts >= (" MONTH_FIRST " AT TIME ZONE 'UTC') AND start_ts < ((" MONTH_LAST                \
+    " + interval '1 month') AT TIME ZONE 'UTC')"
+
 /* Keeps writers' rollup upserts waiting until the rebuild commits. Without it a writer's batch
  * committed between the DELETE and the snapshot of the INSERT would be counted twice (by its
  * own upsert of a key the DELETE had not seen, and by the recomputation). Writers lock these
@@ -30,7 +38,7 @@
  * the other. */
 static const char lock_tables_sql[] =
     "LOCK TABLE public.voip_cdr_rollup_store_hour, public.voip_cdr_rollup_store_day, "
-    "public.voip_cdr_rollup_ext_day "
+    "public.voip_cdr_rollup_ext_day, public.voip_cdr_rollup_ext_month "
     "IN SHARE ROW EXCLUSIVE MODE";
 
 static const char delete_store_sql[] =
@@ -41,6 +49,10 @@ static const char delete_store_day_sql[] =
 
 static const char delete_ext_sql[] =
     "DELETE FROM public.voip_cdr_rollup_ext_day WHERE day BETWEEN $1::date AND $2::date";
+
+static const char delete_ext_month_sql[] =
+    "DELETE FROM public.voip_cdr_rollup_ext_month"
+    " WHERE month BETWEEN " MONTH_FIRST "::date AND " MONTH_LAST "::date";
 
 /* Answers the rows written and the CDRs they count. */
 static const char insert_store_sql[] =
@@ -64,11 +76,23 @@ static const char insert_store_day_sql[] =
 
 static const char insert_ext_sql[] =
     "WITH ins AS ("
-    "  INSERT INTO public.voip_cdr_rollup_ext_day (tenant_id, day, ext_number, direction, "
-    "" ROLLUP_COLUMNS ", user_id, store_id)"
-    "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_MEASURES ", " ROLLUP_EXT_LATEST
+    "  INSERT INTO public.voip_cdr_rollup_ext_day (tenant_id, day, ext_number, "
+    "" ROLLUP_EXT_COLUMNS ")"
+    "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_EXT_MEASURES
     "    FROM public.voip_cdr WHERE ext_number IS NOT NULL AND " IN_RANGE
-    "   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    "   GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    "  RETURNING 1"
+    ") SELECT count(*) FROM ins";
+
+/* Every month the range touches, recomputed whole, so that a month row always counts all of
+ * its calls. Answers the rows written. */
+static const char insert_ext_month_sql[] =
+    "WITH ins AS ("
+    "  INSERT INTO public.voip_cdr_rollup_ext_month (tenant_id, month, ext_number, "
+    "" ROLLUP_EXT_COLUMNS ")"
+    "  SELECT " ROLLUP_EXT_MONTH_KEY ", " ROLLUP_EXT_MEASURES
+    "    FROM public.voip_cdr WHERE ext_number IS NOT NULL AND " IN_MONTHS
+    "   GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     "  RETURNING 1"
     ") SELECT count(*) FROM ins";
 
@@ -176,6 +200,12 @@ int rollups_rebuild(PGconn *conn, const char *from, const char *to, rollups_resu
         goto done;
     }
     PQclear(r);
+    r = pgu_query(conn, delete_ext_month_sql, 2, range, msg, sizeof(msg));
+    if (!r) {
+        snprintf(err, errlen, "cannot delete the extension-month rollup rows: %s", msg);
+        goto done;
+    }
+    PQclear(r);
     if (step(conn, "cannot insert the store-hour rollup rows", insert_store_sql, range, store, 2,
              err, errlen) != 0)
         goto done;
@@ -184,6 +214,9 @@ int rollups_rebuild(PGconn *conn, const char *from, const char *to, rollups_resu
         goto done;
     if (step(conn, "cannot insert the extension-day rollup rows", insert_ext_sql, range,
              &res->ext_day_rows, 1, err, errlen) != 0)
+        goto done;
+    if (step(conn, "cannot insert the extension-month rollup rows", insert_ext_month_sql, range,
+             &res->ext_month_rows, 1, err, errlen) != 0)
         goto done;
     if (step(conn, "cannot update the callback state", upsert_callback_sql, range,
              &res->callback_moved, 1, err, errlen) != 0)
@@ -223,9 +256,9 @@ static const cfg_option rebuild_options[] = {
 static const cfg_table rebuild_table = {
     .program = "cdrctl rollups rebuild",
     .summary = "Recomputes from voip_cdr, in one transaction, the store-hour, store-day and "
-               "extension-day "
-               "rollups of the UTC days --from..--to (rows of other days are left as they are) "
-               "and moves the callback state forward to the range's answered calls.",
+               "extension-day rollups of the UTC days --from..--to (rows of other days are left "
+               "as they are) and the extension-month rollup of every UTC month they touch, "
+               "whole, and moves the callback state forward to the range's calls.",
     .usage = "--from YYYY-MM-DD --to YYYY-MM-DD",
     .opts = rebuild_options,
     .n_opts = CDR_ARRAY_LEN(rebuild_options),
@@ -241,8 +274,8 @@ static const char rebuild_notes[] =
     "waits in Redis). CDRs loaded by other means (COPY) while it runs may be missed: rebuild\n"
     "again after loading. The callback state never moves back, so any range is safe for it.\n"
     "Two rebuilds run one after the other.\n"
-    "Prints: rebuilt N store-hour, N store-day and N extension-day rollup rows from N CDRs,\n"
-    "        FROM..TO\n"
+    "Prints: rebuilt N store-hour, N store-day, N extension-day and N extension-month rollup\n"
+    "        rows from N CDRs, FROM..TO\n"
     "        callback state moved forward for N numbers\n";
 
 static void print_help(void)
@@ -317,10 +350,10 @@ int ctl_rollups_main(const ctl_config *conf, int argc, char **argv)
         rc = CTL_EXIT_FAILURE;
         goto done;
     }
-    printf("rebuilt %lld store-hour, %lld store-day and %lld extension-day rollup rows from %lld "
-           "CDRs, %s..%s\n",
-           res.store_hour_rows, res.store_day_rows, res.ext_day_rows, res.cdrs, flags.from,
-           flags.to);
+    printf("rebuilt %lld store-hour, %lld store-day, %lld extension-day and %lld extension-month "
+           "rollup rows from %lld CDRs, %s..%s\n",
+           res.store_hour_rows, res.store_day_rows, res.ext_day_rows, res.ext_month_rows, res.cdrs,
+           flags.from, flags.to);
     printf("callback state moved forward for %lld numbers\n", res.callback_moved);
     rc = CTL_EXIT_OK;
 done:

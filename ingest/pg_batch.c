@@ -53,6 +53,12 @@ static const char copy_rej_sql[] =
     "jitter_n = r.jitter_n + excluded.jitter_n, loss_sum = r.loss_sum + excluded.loss_sum, "       \
     "loss_n = r.loss_n + excluded.loss_n, poor_mos_n = r.poor_mos_n + excluded.poor_mos_n"
 
+/* The extension rollups add the inbound calls not answered, and keep the user of the batch's
+ * latest call when it has one. */
+#define ROLLUP_EXT_ADD                                                                             \
+    ROLLUP_ADD ", in_missed = r.in_missed + excluded.in_missed, "                                  \
+               "user_id = coalesce(excluded.user_id, r.user_id)"
+
 /* Step 4 of docs/writer.md after the COPY: everything below the INSERT into voip_cdr reads only
  * the rows it RETURNs, so a CDR already stored (a redelivery, a retry, a duplicate in the batch)
  * is counted nowhere. Store names are taken from every staged row: the latest name seen wins.
@@ -76,15 +82,19 @@ static const char batch_sql[] =
     "  SELECT " ROLLUP_STORE_DAY_KEY ", " ROLLUP_MEASURES
     "    FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     "  ON CONFLICT (tenant_id, day, store_id, direction) DO UPDATE SET " ROLLUP_ADD
+    "), ext (tenant_id, day, ext_number, " ROLLUP_EXT_COLUMNS ") AS MATERIALIZED ("
+    "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_EXT_MEASURES
+    "    FROM ins WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3"
     "), ext_day AS ("
     "  INSERT INTO public.voip_cdr_rollup_ext_day AS r (tenant_id, day, ext_number, "
-    "direction, " ROLLUP_COLUMNS ", user_id, store_id)"
-    "  SELECT " ROLLUP_EXT_DAY_KEY ", " ROLLUP_MEASURES ", " ROLLUP_EXT_LATEST
-    "    FROM ins WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    "  ON CONFLICT (tenant_id, day, ext_number, direction) DO UPDATE SET " ROLLUP_ADD ","
-    "      user_id = coalesce(excluded.user_id, r.user_id),"
-    "      store_id = coalesce(excluded.store_id, r.store_id)"
-    "), callback AS ("
+    "" ROLLUP_EXT_COLUMNS ")"
+    "  SELECT * FROM ext ORDER BY 1, 2, 3"
+    "  ON CONFLICT (tenant_id, day, ext_number) DO UPDATE SET " ROLLUP_EXT_ADD "), ext_month AS ("
+    "  INSERT INTO public.voip_cdr_rollup_ext_month AS r (tenant_id, month, ext_number, "
+    "" ROLLUP_EXT_COLUMNS ")"
+    "  SELECT tenant_id, date_trunc('month', day)::date, ext_number, " ROLLUP_EXT_SUMS
+    "    FROM ext GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    "  ON CONFLICT (tenant_id, month, ext_number) DO UPDATE SET " ROLLUP_EXT_ADD "), callback AS ("
     "  INSERT INTO public.voip_callback_state AS c (tenant_id, number, last_answered_ts,"
     "      last_missed_ts)"
     "  SELECT " ROLLUP_CALLBACK_SELECT "    FROM ins WHERE " ROLLUP_CALLBACK_WHERE

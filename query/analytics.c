@@ -1,6 +1,7 @@
 /* analytics.c - the KPI endpoints. Each statement reads the rollups for the whole buckets inside
  * the range (UTC days of the daily store rollup, the UTC hours around them of the hourly one;
- * UTC days of the extension rollup for by-agent) and voip_cdr only for the partial buckets at
+ * UTC months and days of the extension rollups for by-agent) and voip_cdr only for the partial
+ * buckets at
  * its edges, so that a month costs days, not calls.
  *
  * Every statement takes the same parameters:
@@ -31,7 +32,9 @@
  * [max(s1, h0), h1) from the hourly one; without a whole day s0 = s1 = h1, so that every whole
  * hour is read hourly. d0 and d1 bound the whole UTC days of the extension rollup in the same
  * way, except that with a store filter that rollup (which does not keep the store of each
- * call) is not used: d0 = d1 = hi then and every row comes from voip_cdr. */
+ * call) is not used: d0 = d1 = hi then and every row comes from voip_cdr. Within [d0, d1) the
+ * whole UTC months [m0, m1) come from the monthly extension rollup and the days [d0, min(m0,
+ * d1)) and [max(m1, d0), d1) from the daily one; without a whole month m0 = m1 = d1. */
 #define SQL_TID "coalesce($1::uuid, NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
 #define SQL_RANGE_LO                                                                               \
     "CASE WHEN $3::bool THEN ($2::text::date)::timestamp AT TIME ZONE $6::text"                    \
@@ -52,13 +55,28 @@
     "   ELSE date_trunc('day', lo, 'UTC') + interval '24 hours' END AS u0,"                        \
     "  date_trunc('day', hi, 'UTC') AS u1"                                                         \
     " FROM r"                                                                                      \
-    "), b AS ("                                                                                    \
+    "), bd AS ("                                                                                   \
     " SELECT tid, lo, hi, store, h0, h1,"                                                          \
     "  CASE WHEN u0 < u1 THEN u0 ELSE h1 END AS s0,"                                               \
     "  CASE WHEN u0 < u1 THEN u1 ELSE h1 END AS s1,"                                               \
     "  CASE WHEN store IS NOT NULL THEN hi ELSE u0 END AS d0,"                                     \
     "  CASE WHEN store IS NOT NULL THEN hi ELSE u1 END AS d1"                                      \
-    " FROM b0)"
+    " FROM b0"                                                                                     \
+    "), bm AS ("                                                                                   \
+    " SELECT tid, lo, hi, store, h0, h1, s0, s1, d0, d1,"                                          \
+    "  CASE WHEN n0 < n1 THEN n0 ELSE d1 END AS m0, CASE WHEN n0 < n1 THEN n1 ELSE d1 END AS m1"   \
+    " FROM (SELECT bd.*,"                                                                          \
+    "   CASE WHEN date_trunc('month', d0 AT TIME ZONE 'UTC') = d0 AT TIME ZONE 'UTC' THEN d0"      \
+    "    ELSE (date_trunc('month', d0 AT TIME ZONE 'UTC') + interval '1 month')"                   \
+    "     AT TIME ZONE 'UTC' END AS n0,"                                                           \
+    "   date_trunc('month', d1 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS n1"                       \
+    "  FROM bd) bn"                                                                                \
+    "), b AS ("                                                                                    \
+    " SELECT bm.*, (s0 AT TIME ZONE 'UTC')::date AS s0d, (s1 AT TIME ZONE 'UTC')::date AS s1d,"    \
+    "  (m0 AT TIME ZONE 'UTC')::date AS m0d, (m1 AT TIME ZONE 'UTC')::date AS m1d,"                \
+    "  (d0 AT TIME ZONE 'UTC')::date AS e0d, (least(m0, d1) AT TIME ZONE 'UTC')::date AS e1d,"     \
+    "  (greatest(m1, d0) AT TIME ZONE 'UTC')::date AS e2d, (d1 AT TIME ZONE 'UTC')::date AS e3d"   \
+    " FROM bm)"
 
 /* One row per rollup row and per raw CDR at the edges: direction, store (all-zero = none),
  * calls, answered, billsec of answered, ring seconds of answered. */
@@ -74,7 +92,7 @@
     ", m (direction, store, calls, answered, billsec, ring) AS ("                                  \
     " SELECT " ROLLUP_MEASURE_COLS                                                                 \
     "  FROM b JOIN public.voip_cdr_rollup_store_day s ON s.tenant_id = b.tid"                      \
-    "    AND s.day >= (b.s0 AT TIME ZONE 'UTC')::date AND s.day < (b.s1 AT TIME ZONE 'UTC')::date" \
+    "    AND s.day >= b.s0d AND s.day < b.s1d"                                                     \
     "  WHERE s.tenant_id = b.tid AND (b.store IS NULL OR s.store_id = b.store)"                    \
     " UNION ALL"                                                                                   \
     " SELECT " ROLLUP_MEASURE_COLS "  FROM b JOIN public.voip_cdr_rollup_store_hour s"             \
@@ -157,37 +175,57 @@ static const char by_store_sql[] = RANGE_CTE STORE_CTE
     " LEFT JOIN public.voip_stores st ON st.tenant_id = b.tid AND st.store_id = g.store"
     " ORDER BY g.total DESC, g.store";
 
-/* Per extension: whole UTC days from the extension rollup, the edges from voip_cdr. 'ts'
- * orders the sources in time so that the latest user_id seen wins. Columns: ext_number,
- * user_id, total, answered, missed, billsec of answered, MOS sum, MOS count. */
+/* The extension rollups and the raw edges, one row per rollup row (e) or CDR (c) with the
+ * columns 'month', 'day' and 'raw' give: whole UTC months from the monthly rollup, the whole
+ * days around them from the daily one, the rest from voip_cdr. */
+#define AGENT_SOURCES(month, day, raw)                                                             \
+    " SELECT " month " FROM b JOIN public.voip_cdr_rollup_ext_month e ON e.tenant_id = b.tid"      \
+    "    AND e.month >= b.m0d"                                                                     \
+    "    AND e.month < b.m1d"                                                                      \
+    "  WHERE e.tenant_id = b.tid"                                                                  \
+    " UNION ALL"                                                                                   \
+    " SELECT " day " FROM b JOIN public.voip_cdr_rollup_ext_day e ON e.tenant_id = b.tid"          \
+    "    AND e.day >= b.e0d"                                                                       \
+    "    AND e.day < b.e1d"                                                                        \
+    "  WHERE e.tenant_id = b.tid"                                                                  \
+    " UNION ALL"                                                                                   \
+    " SELECT " day " FROM b JOIN public.voip_cdr_rollup_ext_day e ON e.tenant_id = b.tid"          \
+    "    AND e.day >= b.e2d"                                                                       \
+    "    AND e.day < b.e3d"                                                                        \
+    "  WHERE e.tenant_id = b.tid"                                                                  \
+    " UNION ALL"                                                                                   \
+    " SELECT " raw " FROM b JOIN public.voip_cdr c"                                                \
+    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < least(b.d0, b.hi)"         \
+    "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"                                     \
+    "    AND (b.store IS NULL OR c.store_id = b.store)"                                            \
+    " UNION ALL"                                                                                   \
+    " SELECT " raw " FROM b JOIN public.voip_cdr c"                                                \
+    "    ON c.tenant_id = b.tid AND c.start_ts >= greatest(b.d0, b.d1) AND c.start_ts < b.hi"      \
+    "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"                                     \
+    "    AND (b.store IS NULL OR c.store_id = b.store)"
+
+/* Per extension. 'ts' orders the sources in time (a rollup row by the start of its month or
+ * day, which the raw rows at the range's start precede and those at its end follow) so that
+ * the latest user_id seen wins. Columns: ext_number, user_id, total, answered, missed, billsec
+ * of answered, MOS sum, MOS count. */
+#define AGENT_ROLLUP(start)                                                                        \
+    "e.ext_number, e.calls, e.answered, e.in_missed, e.billsec_sum, e.mos_sum, e.mos_n,"           \
+    " e.user_id, " start "::timestamp AT TIME ZONE 'UTC'"
 #define AGENT_RAW                                                                                  \
-    "c.ext_number, c.direction, 1::bigint, (c.disposition = 'ANSWERED')::int::bigint,"             \
+    "c.ext_number, 1::bigint, (c.disposition = 'ANSWERED')::int::bigint,"                          \
+    " (c.direction = 'in' AND c.disposition <> 'ANSWERED')::int::bigint,"                          \
     " CASE WHEN c.disposition = 'ANSWERED' THEN c.billsec ELSE 0 END::bigint,"                     \
     " coalesce(c.mos::float8, 0), (c.mos IS NOT NULL)::int::bigint, c.user_id, c.start_ts"
 static const char by_agent_sql[] = RANGE_CTE
-    ", m (ext, direction, calls, answered, billsec, mos_sum, mos_n, user_id, ts) AS ("
-    " SELECT e.ext_number, e.direction, e.calls, e.answered, e.billsec_sum, e.mos_sum, e.mos_n,"
-    "  e.user_id, e.day::timestamp AT TIME ZONE 'UTC'"
-    "  FROM b JOIN public.voip_cdr_rollup_ext_day e ON e.tenant_id = b.tid"
-    "    AND e.day >= (b.d0 AT TIME ZONE 'UTC')::date AND e.day < (b.d1 AT TIME ZONE 'UTC')::date"
-    "  WHERE e.tenant_id = b.tid"
-    " UNION ALL"
-    " SELECT " AGENT_RAW " FROM b JOIN public.voip_cdr c"
-    "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < least(b.d0, b.hi)"
-    "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
-    "    AND (b.store IS NULL OR c.store_id = b.store)"
-    " UNION ALL"
-    " SELECT " AGENT_RAW " FROM b JOIN public.voip_cdr c"
-    "    ON c.tenant_id = b.tid AND c.start_ts >= greatest(b.d0, b.d1) AND c.start_ts < b.hi"
-    "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
-    "    AND (b.store IS NULL OR c.store_id = b.store)"
-    ")"
-    " SELECT ext,"
-    "  ((array_agg(user_id ORDER BY ts DESC) FILTER (WHERE user_id IS NOT NULL))[1])::text,"
-    "  sum(calls)::bigint AS total, sum(answered)::bigint,"
-    "  coalesce(sum(calls - answered) FILTER (WHERE direction = 'in'), 0)::bigint,"
-    "  sum(billsec)::bigint, sum(mos_sum)::float8, sum(mos_n)::bigint"
-    " FROM m GROUP BY ext ORDER BY total DESC, ext";
+    ", m (ext, calls, answered, missed, billsec, mos_sum, mos_n, user_id, ts) AS (" AGENT_SOURCES(
+        AGENT_ROLLUP("e.month"), AGENT_ROLLUP("e.day"),
+        AGENT_RAW) ")"
+                   " SELECT ext,"
+                   "  ((array_agg(user_id ORDER BY ts DESC) FILTER (WHERE user_id IS NOT "
+                   "NULL))[1])::text,"
+                   "  sum(calls)::bigint AS total, sum(answered)::bigint, sum(missed)::bigint,"
+                   "  sum(billsec)::bigint, sum(mos_sum)::float8, sum(mos_n)::bigint"
+                   " FROM m GROUP BY ext ORDER BY total DESC, ext";
 
 /* The missed inbound calls of the range: the WHERE repeats the predicates of the partial index
  * on (tenant_id, start_ts DESC) of inbound calls not answered, and names the range by its
@@ -257,6 +295,8 @@ static const char missed_unique_sql[] = RANGE_CTE MISSED_CTE
  * avg_mos, avg_jitter_ms, avg_loss_pct, poor_calls. */
 #define QOS_ROLLUP_COLS                                                                            \
     " s.calls, s.mos_sum, s.mos_n, s.jitter_sum, s.jitter_n, s.loss_sum, s.loss_n, s.poor_mos_n"
+#define QOS_AGENT_COLS                                                                             \
+    " e.calls, e.mos_sum, e.mos_n, e.jitter_sum, e.jitter_n, e.loss_sum, e.loss_n, e.poor_mos_n"
 #define QOS_RAW_COLS                                                                               \
     " 1::bigint, coalesce(c.mos::float8, 0), (c.mos IS NOT NULL)::int::bigint,"                    \
     " coalesce(c.jitter_ms::float8, 0), (c.jitter_ms IS NOT NULL)::int::bigint,"                   \
@@ -271,14 +311,19 @@ static const char missed_unique_sql[] = RANGE_CTE MISSED_CTE
 
 /* The store rollups and the raw edges, with the group's key given for a daily rollup row (s),
  * an hourly one (s) and a CDR (c). qb bounds them: whole days [q0, q1) from the daily rollup,
- * whole hours [g0, min(q0, g1)) and [max(q1, g0), g1) from the hourly one, the rest raw. */
+ * whole hours [g0, min(q0, g1)) and [max(q1, g0), g1) from the hourly one, the rest raw. Each
+ * rollup is compared with bounds of its own type, computed beforehand: a join condition that
+ * applies a function to the other side's column cannot be pushed under row-level security
+ * into the index scan (the function is not leakproof), which then reads the tenant's every
+ * row. */
 #define QOS_STORE_SOURCES(kday, khour, kraw)                                                       \
+    ", qd AS (SELECT qb.*, (q0 AT TIME ZONE 'UTC')::date AS q0d,"                                  \
+    "  (q1 AT TIME ZONE 'UTC')::date AS q1d FROM qb)"                                              \
     ", " QOS_Q " AS ("                                                                             \
     " SELECT " kday "," QOS_ROLLUP_COLS                                                            \
-    "  FROM qb JOIN public.voip_cdr_rollup_store_day s ON s.tenant_id = qb.tid"                    \
-    "    AND s.day >= (qb.q0 AT TIME ZONE 'UTC')::date AND s.day < (qb.q1 AT TIME ZONE "           \
-    "'UTC')::date"                                                                                 \
-    "  WHERE s.tenant_id = qb.tid AND (qb.store IS NULL OR s.store_id = qb.store)"                 \
+    "  FROM qd JOIN public.voip_cdr_rollup_store_day s ON s.tenant_id = qd.tid"                    \
+    "    AND s.day >= qd.q0d AND s.day < qd.q1d"                                                   \
+    "  WHERE s.tenant_id = qd.tid AND (qd.store IS NULL OR s.store_id = qd.store)"                 \
     " UNION ALL"                                                                                   \
     " SELECT " khour "," QOS_ROLLUP_COLS "  FROM qb JOIN public.voip_cdr_rollup_store_hour s"      \
     "    ON s.tenant_id = qb.tid AND s.hour >= qb.g0 AND s.hour < least(qb.q0, qb.g1)"             \
@@ -332,28 +377,12 @@ static const char qos_store_sql[] =
                                      QOS_STORE_KEY("coalesce(c.store_id, " ROLLUP_NO_STORE ")"))
                   QOS_SELECT " ORDER BY calls DESC, k";
 
-/* group_by=agent: the calls with an extension; whole UTC days from the extension rollup (not
- * with a store filter: it does not keep the store of each call), the rest raw. Most calls
- * first. */
-static const char qos_agent_sql[] =
-    RANGE_CTE ", " QOS_Q " AS ("
-              " SELECT s.ext_number," QOS_ROLLUP_COLS
-              "  FROM b JOIN public.voip_cdr_rollup_ext_day s ON s.tenant_id = b.tid"
-              "    AND s.day >= (b.d0 AT TIME ZONE 'UTC')::date"
-              "    AND s.day < (b.d1 AT TIME ZONE 'UTC')::date"
-              "  WHERE s.tenant_id = b.tid"
-              " UNION ALL"
-              " SELECT c.ext_number," QOS_RAW_COLS " FROM b JOIN public.voip_cdr c"
-              "    ON c.tenant_id = b.tid AND c.start_ts >= b.lo AND c.start_ts < least(b.d0, b.hi)"
-              "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
-              "    AND (b.store IS NULL OR c.store_id = b.store)"
-              " UNION ALL"
-              " SELECT c.ext_number," QOS_RAW_COLS " FROM b JOIN public.voip_cdr c"
-              "    ON c.tenant_id = b.tid AND c.start_ts >= greatest(b.d0, b.d1)"
-              "    AND c.start_ts < b.hi"
-              "  WHERE c.tenant_id = b.tid AND c.ext_number IS NOT NULL"
-              "    AND (b.store IS NULL OR c.store_id = b.store)"
-              ")" QOS_SELECT " ORDER BY calls DESC, k";
+/* group_by=agent: the calls with an extension, from the extension rollups (not with a store
+ * filter: they do not keep the store of each call) and the raw edges. Most calls first. */
+static const char qos_agent_sql[] = RANGE_CTE
+    ", " QOS_Q " AS (" AGENT_SOURCES("e.ext_number," QOS_AGENT_COLS, "e.ext_number," QOS_AGENT_COLS,
+                                     "c.ext_number," QOS_RAW_COLS) ")" QOS_SELECT
+                                                                   " ORDER BY calls DESC, k";
 
 #define N_PARAMS 7
 

@@ -2,7 +2,8 @@
  * the pool: a generated two-tenant data set is stored, the rollups rebuilt, and every answer is
  * compared with the KPIs computed here from the generated rows (DESIGN.md's definitions), on
  * ranges with edges on and off the hour, shorter than an hour (all raw rows), date-only in
- * Europe/Rome, across a month boundary, and for tenant isolation. */
+ * Europe/Rome, across a month boundary, over whole UTC months (the monthly extension rollup),
+ * and for tenant isolation. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,17 +18,19 @@
 #include "pg_pool.h"
 #include "pool_fixture.h"
 
-#define TENANT_A    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-#define TENANT_B    "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
-#define DOMAIN_A    "a.example.it"
-#define DOMAIN_B    "b.example.it"
-#define N_ROWS      1500 /* per tenant */
-#define N_STORES    3
-#define N_EXTS      6
-#define N_NUMBERS   27 /* the last two only in the explicit callback rows */
-#define N_DIDS      2
-#define DEADLINE_MS 20000
-#define EPS         1e-6
+#define TENANT_A     "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+#define TENANT_B     "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+#define DOMAIN_A     "a.example.it"
+#define DOMAIN_B     "b.example.it"
+#define N_ROWS       1500 /* per tenant, 2025-09-28 20:00Z .. 2025-10-02 04:00Z */
+#define N_MONTH_ROWS 900  /* both tenants, 2025-07-29 .. 2025-09-02 */
+#define N_ALL        (2 * N_ROWS + N_MONTH_ROWS)
+#define N_STORES     3
+#define N_EXTS       6
+#define N_NUMBERS    27 /* the last two only in the explicit callback rows */
+#define N_DIDS       2
+#define DEADLINE_MS  20000
+#define EPS          1e-6
 
 /* One generated CDR. */
 typedef struct row {
@@ -35,6 +38,7 @@ typedef struct row {
     long long start, answer; /* epoch seconds; answer 0 = none */
     int store;               /* -1 = none */
     int ext;                 /* -1 = none */
+    int user;                /* user_uuid's index; -1 = none */
     bool in;
     int disp; /* 0 ANSWERED, 1 NO_ANSWER, 2 BUSY, 3 FAILED */
     int billsec;
@@ -46,7 +50,7 @@ typedef struct row {
 } row;
 
 static const char *const disp_name[] = {"ANSWERED", "NO_ANSWER", "BUSY", "FAILED"};
-static row rows[2 * N_ROWS];
+static row rows[N_ALL];
 static itest_db db;
 static pool_fixture pf;
 
@@ -102,28 +106,54 @@ static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params
     PQclear(res);
 }
 
-/* Rows from 2025-09-28 20:00Z to 2025-10-02 04:00Z (80 hours, across a month boundary). */
+/* The user of extension 'ext' at 'start'. Each extension has its own user (the last one none),
+ * except before 2025-09-01: extension 1 had user 7 and the last extension user 8, so that a
+ * month's user is not the next month's, and extension 2 had user 6 until 2025-08-20 12:00Z, in
+ * the middle of a month. */
+static int user_of(int ext, long long start)
+{
+    bool before_september = start < utc(2025, 9, 1, 0, 0, 0);
+    if (ext < 0)
+        return -1;
+    if (ext == 1 && before_september)
+        return 7;
+    if (ext == 2 && start < utc(2025, 8, 20, 12, 0, 0))
+        return 6;
+    if (ext == N_EXTS - 1)
+        return before_september ? 8 : -1;
+    return ext;
+}
+
+/* A random CDR of 'tenant' starting in [t0, t0 + span). */
+static void random_row(row *r, int tenant, long long t0, long long span)
+{
+    *r = (row){.tenant = tenant, .start = t0 + rnd((unsigned)span)};
+    r->store = (int)rnd(N_STORES + 1) - 1;
+    r->ext = (int)rnd(N_EXTS + 1) - 1;
+    r->user = user_of(r->ext, r->start);
+    r->in = rnd(3) != 0;
+    r->disp = rnd(2) ? 0 : 1 + (int)rnd(3);
+    r->number = (int)rnd(N_NUMBERS - 2);
+    if (r->disp == 0) {
+        r->answer = r->start + rnd(40);
+        r->billsec = (int)rnd(900);
+    }
+    r->mos = rnd(10) < 7 ? 1.0 + 0.25 * rnd(17) : 0;
+    r->did = r->in ? (int)rnd(N_DIDS + 1) - 1 : -1;
+    r->jitter = rnd(10) < 6 ? 0.5 * rnd(80) : -1;
+    r->loss = rnd(10) < 5 ? 0.25 * rnd(20) : -1;
+}
+
+/* N_ROWS rows per tenant from 2025-09-28 20:00Z to 2025-10-02 04:00Z (80 hours, across a month
+ * boundary), then N_MONTH_ROWS sparse ones from 2025-07-29 to 2025-09-02 (36 days holding the
+ * whole UTC month of August, three quarters of them in tenant A), which the ranges of the
+ * first set never reach. */
 static void generate(void)
 {
-    long long t0 = utc(2025, 9, 28, 20, 0, 0);
-    for (int i = 0; i < 2 * N_ROWS; i++) {
-        row *r = &rows[i];
-        r->tenant = i >= N_ROWS;
-        r->start = t0 + rnd(80 * 3600);
-        r->store = (int)rnd(N_STORES + 1) - 1;
-        r->ext = (int)rnd(N_EXTS + 1) - 1;
-        r->in = rnd(3) != 0;
-        r->disp = rnd(2) ? 0 : 1 + (int)rnd(3);
-        r->number = (int)rnd(N_NUMBERS - 2);
-        if (r->disp == 0) {
-            r->answer = r->start + rnd(40);
-            r->billsec = (int)rnd(900);
-        }
-        r->mos = rnd(10) < 7 ? 1.0 + 0.25 * rnd(17) : 0;
-        r->did = r->in ? (int)rnd(N_DIDS + 1) - 1 : -1;
-        r->jitter = rnd(10) < 6 ? 0.5 * rnd(80) : -1;
-        r->loss = rnd(10) < 5 ? 0.25 * rnd(20) : -1;
-    }
+    for (int i = 0; i < 2 * N_ROWS; i++)
+        random_row(&rows[i], i >= N_ROWS, utc(2025, 9, 28, 20, 0, 0), 80 * 3600);
+    for (int i = 2 * N_ROWS; i < N_ALL; i++)
+        random_row(&rows[i], rnd(4) == 0, utc(2025, 7, 29, 0, 0, 0), 36 * 86400);
     /* Explicit callback cases in tenant A, 2025-09-30 10:xx UTC: number N_NUMBERS-2 misses at
      * 10:20 and is called back (answered, outbound) at 10:40, so that call is no longer due;
      * number N_NUMBERS-1 misses at 10:15 and 10:30 and nobody answers it: both due. */
@@ -140,6 +170,7 @@ static void generate(void)
                    .start = utc(2025, 9, 30, 10, x[k].min, 0),
                    .store = 0,
                    .ext = 1,
+                   .user = 1,
                    .in = x[k].in,
                    .disp = x[k].disp,
                    .number = x[k].number,
@@ -164,7 +195,7 @@ static void insert_rows(PGconn *c)
         " to_timestamp($11::bigint), to_timestamp($12::bigint), $13::int, $14, $15::real, $16,"
         " $17::real, $18::real)";
     exec_ok(c, "BEGIN", 0, NULL);
-    for (int i = 0; i < 2 * N_ROWS; i++) {
+    for (int i = 0; i < N_ALL; i++) {
         const row *r = &rows[i];
         char call[32], start[24], store[40], ext[16], user[40], ans[24], end[24], bs[16], num[24],
             mos[16], did[24], jit[16], loss[16];
@@ -172,10 +203,10 @@ static void insert_rows(PGconn *c)
         snprintf(start, sizeof(start), "%lld", r->start);
         if (r->store >= 0)
             store_uuid(r->tenant, r->store, store, sizeof(store));
-        if (r->ext >= 0) {
+        if (r->ext >= 0)
             ext_name(r->ext, ext, sizeof(ext));
-            user_uuid(r->tenant, r->ext, user, sizeof(user));
-        }
+        if (r->user >= 0)
+            user_uuid(r->tenant, r->user, user, sizeof(user));
         snprintf(ans, sizeof(ans), "%lld", r->answer);
         snprintf(end, sizeof(end), "%lld", (r->answer ? r->answer : r->start) + r->billsec + 3);
         snprintf(bs, sizeof(bs), "%d", r->billsec);
@@ -185,8 +216,6 @@ static void insert_rows(PGconn *c)
             did_name(r->did, did, sizeof(did));
         snprintf(jit, sizeof(jit), "%.2f", r->jitter);
         snprintf(loss, sizeof(loss), "%.2f", r->loss);
-        /* the last extension has no user_id */
-        bool has_user = r->ext >= 0 && r->ext != N_EXTS - 1;
         const char *v[18] = {r->tenant ? TENANT_B : TENANT_A,
                              call,
                              start,
@@ -196,7 +225,7 @@ static void insert_rows(PGconn *c)
                              r->in ? num : "sip:200@pbx",
                              r->in ? (r->did >= 0 ? did : "+390200000000") : num,
                              r->ext >= 0 ? ext : NULL,
-                             has_user ? user : NULL,
+                             r->user >= 0 ? user : NULL,
                              r->answer ? ans : NULL,
                              end,
                              bs,
@@ -225,14 +254,14 @@ static void setup(void)
     char err[1024];
     cr_assert(itest_db_create(&db, err, sizeof(err)) == 0, "%s", err);
     fixture_ctl(&db, (const char *const[]){"migrate", NULL});
-    fixture_ctl(&db, (const char *const[]){"partitions", "ensure", "--from", "2025-09", "--months",
-                                           "2", NULL});
+    fixture_ctl(&db, (const char *const[]){"partitions", "ensure", "--from", "2025-07", "--months",
+                                           "4", NULL});
     PGconn *c = itest_db_connect(&db, NULL, err, sizeof(err));
     cr_assert(c, "%s", err);
     generate();
     insert_rows(c);
     PQfinish(c);
-    fixture_ctl(&db, (const char *const[]){"rollups", "rebuild", "--from", "2025-09-28", "--to",
+    fixture_ctl(&db, (const char *const[]){"rollups", "rebuild", "--from", "2025-07-29", "--to",
                                            "2025-10-02", NULL});
     pool_fixture_create(&pf, &db);
     pool_fixture_open(&pf, 1, 10000, 0);
@@ -314,8 +343,7 @@ static json_t *ask(analytics_kind kind, const char *tenant, const char *qs)
 typedef struct agg {
     long long total, in_calls, in_ans, out_calls, out_ans, ans, billsec, ring, mos_n;
     double mos_sum;
-    long long user_ts;
-    int user_ext; /* the extension whose user_id was seen last, -1 = none */
+    const row *user_row; /* the latest call with a user_id, NULL = none */
 } agg;
 
 static void add(agg *g, const row *r)
@@ -337,6 +365,8 @@ static void add(agg *g, const row *r)
         g->mos_sum += r->mos;
         g->mos_n++;
     }
+    if (r->user >= 0 && (!g->user_row || r->start > g->user_row->start))
+        g->user_row = r;
 }
 
 static bool in_range(const row *r, int tenant, long long lo, long long hi, int store)
@@ -348,7 +378,7 @@ static bool in_range(const row *r, int tenant, long long lo, long long hi, int s
 /* A missed inbound call of number n at t is due when no ANSWERED call with n started after t. */
 static bool due(int tenant, int n, long long t)
 {
-    for (int i = 0; i < 2 * N_ROWS; i++) {
+    for (int i = 0; i < N_ALL; i++) {
         const row *r = &rows[i];
         if (r->tenant == tenant && r->disp == 0 && r->number == n && r->start > t)
             return false;
@@ -378,6 +408,18 @@ static void expect_int(json_t *o, const char *key, long long want, const char *c
                  (long long)json_integer_value(v), want);
 }
 
+static void expect_str(json_t *o, const char *key, const char *want, const char *ctx)
+{
+    json_t *v = json_object_get(o, key);
+    cr_assert(v, "%s: %s missing", ctx, key);
+    if (!want) {
+        cr_expect(json_is_null(v), "%s: %s should be null", ctx, key);
+        return;
+    }
+    cr_expect(json_is_string(v) && strcmp(json_string_value(v), want) == 0, "%s: %s = %s, want %s",
+              ctx, key, json_is_string(v) ? json_string_value(v) : "?", want);
+}
+
 /* Checks the summary of tenant 't' over [lo, hi) and store 'store' (-2 = all, -1 = none). */
 static void check_summary(int t, const char *qs, long long lo, long long hi, int store)
 {
@@ -385,7 +427,7 @@ static void check_summary(int t, const char *qs, long long lo, long long hi, int
     long long last_missed[N_NUMBERS];
     for (int n = 0; n < N_NUMBERS; n++)
         last_missed[n] = -1;
-    for (int i = 0; i < 2 * N_ROWS; i++) {
+    for (int i = 0; i < N_ALL; i++) {
         const row *r = &rows[i];
         if (!in_range(r, t, lo, hi, store))
             continue;
@@ -413,7 +455,7 @@ static void check_by_store(int t, const char *qs, long long lo, long long hi)
 {
     agg g[N_STORES + 1];
     memset(g, 0, sizeof(g));
-    for (int i = 0; i < 2 * N_ROWS; i++)
+    for (int i = 0; i < N_ALL; i++)
         if (in_range(&rows[i], t, lo, hi, -2))
             add(&g[rows[i].store + 1], &rows[i]);
     int groups = 0;
@@ -466,7 +508,7 @@ static void check_by_agent(int t, const char *qs, long long lo, long long hi, in
 {
     agg g[N_EXTS];
     memset(g, 0, sizeof(g));
-    for (int i = 0; i < 2 * N_ROWS; i++)
+    for (int i = 0; i < N_ALL; i++)
         if (rows[i].ext >= 0 && in_range(&rows[i], t, lo, hi, store))
             add(&g[rows[i].ext], &rows[i]);
     int groups = 0;
@@ -486,16 +528,11 @@ static void check_by_agent(int t, const char *qs, long long lo, long long hi, in
         cr_assert(e >= 0 && e < N_EXTS, "%s: unknown ext %s", qs, json_string_value(ext));
         char ctx[300];
         snprintf(ctx, sizeof(ctx), "%s ext %d", qs, e);
-        json_t *user = json_object_get(it, "user_id");
-        if (e == N_EXTS - 1) {
-            cr_expect(json_is_null(user), "%s: user_id should be null", ctx);
-        } else {
-            char want[40];
-            user_uuid(t, e, want, sizeof(want));
-            cr_expect(json_is_string(user) && strcmp(json_string_value(user), want) == 0,
-                      "%s: user_id", ctx);
-        }
         const agg *a = &g[e];
+        char user[40];
+        if (a->user_row)
+            user_uuid(t, a->user_row->user, user, sizeof(user));
+        expect_str(it, "user_id", a->user_row ? user : NULL, ctx);
         expect_int(it, "total", a->total, ctx);
         expect_int(it, "answered", a->ans, ctx);
         expect_int(it, "missed", a->in_calls - a->in_ans, ctx);
@@ -717,18 +754,6 @@ static int newest_first(const void *a, const void *b)
     return -strcmp(ci, cj);
 }
 
-static void expect_str(json_t *o, const char *key, const char *want, const char *ctx)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(v, "%s: %s missing", ctx, key);
-    if (!want) {
-        cr_expect(json_is_null(v), "%s: %s should be null", ctx, key);
-        return;
-    }
-    cr_expect(json_is_string(v) && strcmp(json_string_value(v), want) == 0, "%s: %s = %s, want %s",
-              ctx, key, json_is_string(v) ? json_string_value(v) : "?", want);
-}
-
 static void expect_bool(json_t *o, const char *key, bool want, const char *ctx)
 {
     json_t *v = json_object_get(o, key);
@@ -741,7 +766,7 @@ static void expect_bool(json_t *o, const char *key, bool want, const char *ctx)
 static int missed_rows(int t, long long lo, long long hi, int store, int did, int *out)
 {
     int n = 0;
-    for (int i = 0; i < 2 * N_ROWS; i++) {
+    for (int i = 0; i < N_ALL; i++) {
         const row *r = &rows[i];
         if (in_range(r, t, lo, hi, store) && r->in && r->disp != 0 && (did == -2 || r->did == did))
             out[n++] = i;
@@ -768,7 +793,7 @@ static json_t *expect_page(json_t *j, const char *qs, long page, long size, long
 static void check_missed(int t, const char *qs, long long lo, long long hi, int store, int did,
                          long page, long size)
 {
-    static int m[2 * N_ROWS];
+    static int m[N_ALL];
     int n = missed_rows(t, lo, hi, store, did, m);
     cr_assert(n > 0 || store != -2 || did != -2, "%s: no missed calls in range", qs);
     json_t *j = ask(ANALYTICS_MISSED, t ? TENANT_B : TENANT_A, qs);
@@ -814,7 +839,7 @@ static int latest_caller_first(const void *a, const void *b)
 static void check_missed_unique(int t, const char *qs, long long lo, long long hi, int store,
                                 int did, long page, long size)
 {
-    static int m[2 * N_ROWS];
+    static int m[N_ALL];
     int n = missed_rows(t, lo, hi, store, did, m);
     caller c[N_NUMBERS];
     int nc = 0;
@@ -1016,7 +1041,7 @@ static void check_qos(int t, const char *qs, long long lo, long long hi, int sto
 {
     static qagg g[200];
     int ng = 0;
-    for (int i = 0; i < 2 * N_ROWS; i++) {
+    for (int i = 0; i < N_ALL; i++) {
         const row *r = &rows[i];
         char key[48];
         if (!in_range(r, t, lo, hi, store) || !qos_key(by, t, r, tz_off, key, sizeof(key)))
@@ -1137,4 +1162,242 @@ Test(analytics, qos_matches_the_oracle)
               "sip_domain=" DOMAIN_B
               "&from=2025-09-29T03:17:45Z&to=2025-10-01T19:42:10Z&group_by=store",
               lo, hi, -2, Q_STORE, 0);
+}
+
+/* ---- whole UTC months: the monthly extension rollup ---- */
+
+/* Ranges over the second data set, each holding whole UTC days of the extension rollup, most
+ * of them whole UTC months too, with edges on and off the hour, in UTC, an offset and
+ * Europe/Rome (UTC+2 over the data). */
+static range month_ranges[9];
+
+static void make_month_ranges(void)
+{
+    int k = 0;
+    /* exactly one whole UTC month */
+    month_ranges[k++] = (range){"sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-31&tz=UTC",
+                                utc(2025, 8, 1, 0, 0, 0), utc(2025, 9, 1, 0, 0, 0)};
+    /* partial days off the hour, whole days Jul 30-31, August, the whole day Sep 1 */
+    month_ranges[k++] =
+        (range){"sip_domain=" DOMAIN_A "&from=2025-07-29T13:47:12Z&to=2025-09-02T17:05:31Z",
+                utc(2025, 7, 29, 13, 47, 12), utc(2025, 9, 2, 17, 5, 31)};
+    /* two whole months, July holding only its last three days */
+    month_ranges[k++] = (range){"sip_domain=" DOMAIN_A "&from=2025-07-01&to=2025-08-31",
+                                utc(2025, 7, 1, 0, 0, 0), utc(2025, 9, 1, 0, 0, 0)};
+    /* two whole months, September with the first data set, edges at midnight */
+    month_ranges[k++] =
+        (range){"sip_domain=" DOMAIN_A "&from=2025-08-01T00:00:00Z&to=2025-10-01T00:00:00Z",
+                utc(2025, 8, 1, 0, 0, 0), utc(2025, 10, 1, 0, 0, 0)};
+    /* two whole months between a partial day and a whole one, and a partial one and nothing */
+    month_ranges[k++] =
+        (range){"sip_domain=" DOMAIN_A "&from=2025-07-30T06:10:00Z&to=2025-10-01T19:42:10Z",
+                utc(2025, 7, 30, 6, 10, 0), utc(2025, 10, 1, 19, 42, 10)};
+    /* August in +02:00, off the hour: 2025-07-31T22:30Z .. 2025-08-31T23:00Z, no whole month */
+    month_ranges[k++] = (range){"sip_domain=" DOMAIN_A
+                                "&from=2025-08-01T00:30:00%2B02:00&to=2025-09-01T01:00:00%2B02:00",
+                                utc(2025, 7, 31, 22, 30, 0), utc(2025, 8, 31, 23, 0, 0)};
+    /* August of Europe/Rome: 2025-07-31T22:00Z .. 2025-08-31T22:00Z, days only */
+    month_ranges[k++] =
+        (range){"sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-31&tz=Europe/Rome",
+                utc(2025, 7, 31, 22, 0, 0), utc(2025, 8, 31, 22, 0, 0)};
+    /* Rome's Jul 31 .. Sep 1: the UTC month of August, partial days on both sides */
+    month_ranges[k++] =
+        (range){"sip_domain=" DOMAIN_A "&from=2025-07-31&to=2025-09-01&tz=Europe/Rome",
+                utc(2025, 7, 30, 22, 0, 0), utc(2025, 9, 1, 22, 0, 0)};
+    /* every day of August but the last: days only */
+    month_ranges[k++] = (range){"sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-30",
+                                utc(2025, 8, 1, 0, 0, 0), utc(2025, 8, 31, 0, 0, 0)};
+}
+
+Test(analytics, by_agent_matches_the_oracle_over_whole_months)
+{
+    make_month_ranges();
+    for (size_t k = 0; k < sizeof(month_ranges) / sizeof(month_ranges[0]); k++)
+        check_by_agent(0, month_ranges[k].qs, month_ranges[k].lo, month_ranges[k].hi, -2);
+    /* with a store: every row raw */
+    char qs[512], id[40];
+    store_uuid(0, 1, id, sizeof(id));
+    const int rk[] = {0, 1, 3};
+    for (int q = 0; q < 3; q++) {
+        const range *g = &month_ranges[rk[q]];
+        snprintf(qs, sizeof(qs), "%s&store_id=%s", g->qs, id);
+        check_by_agent(0, qs, g->lo, g->hi, 1);
+    }
+    /* tenant B's own months */
+    check_by_agent(1, "sip_domain=" DOMAIN_B "&from=2025-08-01&to=2025-08-31",
+                   utc(2025, 8, 1, 0, 0, 0), utc(2025, 9, 1, 0, 0, 0), -2);
+    check_by_agent(1, "sip_domain=" DOMAIN_B "&from=2025-07-29T13:47:12Z&to=2025-10-01T19:42:10Z",
+                   utc(2025, 7, 29, 13, 47, 12), utc(2025, 10, 1, 19, 42, 10), -2);
+}
+
+Test(analytics, qos_by_agent_matches_the_oracle_over_whole_months)
+{
+    make_month_ranges();
+    char qs[600], id[40];
+    for (size_t k = 0; k < sizeof(month_ranges) / sizeof(month_ranges[0]); k++) {
+        const range *g = &month_ranges[k];
+        snprintf(qs, sizeof(qs), "%s&group_by=agent", g->qs);
+        check_qos(0, qs, g->lo, g->hi, -2, Q_AGENT, 0);
+    }
+    store_uuid(0, 2, id, sizeof(id));
+    const int rk[] = {0, 1, 3};
+    for (int q = 0; q < 3; q++) {
+        const range *g = &month_ranges[rk[q]];
+        snprintf(qs, sizeof(qs), "%s&group_by=agent&store_id=%s", g->qs, id);
+        check_qos(0, qs, g->lo, g->hi, 2, Q_AGENT, 0);
+    }
+    check_qos(1, "sip_domain=" DOMAIN_B "&from=2025-08-01&to=2025-08-31&group_by=agent",
+              utc(2025, 8, 1, 0, 0, 0), utc(2025, 9, 1, 0, 0, 0), -2, Q_AGENT, 0);
+}
+
+/* Expects extension 'e' in tenant A's by-agent answer for 'qs' with user_uuid's 'user' as its
+ * user_id (-1: null). */
+static void expect_agent_user(const char *qs, int e, int user)
+{
+    char ext[16], want[40], ctx[600];
+    ext_name(e, ext, sizeof(ext));
+    snprintf(ctx, sizeof(ctx), "%s ext %s", qs, ext);
+    if (user >= 0)
+        user_uuid(0, user, want, sizeof(want));
+    json_t *j = ask(ANALYTICS_BY_AGENT, TENANT_A, qs);
+    json_t *items = json_object_get(j, "items");
+    json_t *found = NULL;
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        const char *x = json_string_value(json_object_get(it, "ext_number"));
+        if (x && strcmp(x, ext) == 0)
+            found = it;
+    }
+    cr_assert(found, "%s: not in the answer", ctx);
+    expect_str(found, "user_id", user >= 0 ? want : NULL, ctx);
+    json_decref(j);
+}
+
+/* user_of's changes, read through the months and days that hold them: the user of the latest
+ * call with one in the range wins, a later month without a user does not hide it. */
+Test(analytics, by_agent_user_is_that_of_the_latest_call_with_one)
+{
+    const char *aug = "sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-31";
+    const char *jul_aug = "sip_domain=" DOMAIN_A "&from=2025-07-01&to=2025-08-31";
+    const char *aug_sep = "sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-09-30";
+    const char *aug_1_15 = "sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-15";
+    const char *sep_days =
+        "sip_domain=" DOMAIN_A "&from=2025-08-31T12:00:00Z&to=2025-09-02T00:00:00Z";
+    /* extension 1: user 7 until August, its own from September */
+    expect_agent_user(aug, 1, 7);
+    expect_agent_user(jul_aug, 1, 7);
+    expect_agent_user(aug_sep, 1, 1);
+    expect_agent_user(sep_days, 1, 1);
+    /* extension 2: user 6 until 2025-08-20 12:00Z inside August */
+    expect_agent_user(aug, 2, 2);
+    expect_agent_user(aug_1_15, 2, 6);
+    /* the last extension: user 8 until August, none from September */
+    expect_agent_user(aug, N_EXTS - 1, 8);
+    expect_agent_user(aug_sep, N_EXTS - 1, 8);
+    /* an extension whose user never changed */
+    expect_agent_user(aug_sep, 3, 3);
+}
+
+/* The total (by-agent) or calls (QoS by agent) of extension 'ext' in tenant A's answer for
+ * 'qs'; 0 when it is not there. */
+static long long agent_calls(analytics_kind kind, const char *qs, const char *ext)
+{
+    json_t *j = ask(kind, TENANT_A, qs);
+    json_t *items = json_object_get(j, "items");
+    cr_assert(json_is_array(items), "%s: no items", qs);
+    long long n = 0;
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        const char *x = json_string_value(json_object_get(it, "ext_number"));
+        if (x && strcmp(x, ext) == 0)
+            n = json_integer_value(json_object_get(it, kind == ANALYTICS_QOS ? "calls" : "total"));
+    }
+    json_decref(j);
+    return n;
+}
+
+/* Runs 'sql' (parameters as itest_query) and asserts that it changed exactly one row. */
+static void update_one(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = itest_query(c, sql, n, params);
+    cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
+    cr_assert_str_eq(PQcmdTuples(res), "1", "%s %s: %s rows", sql, params[n - 1], PQcmdTuples(res));
+    PQclear(res);
+}
+
+/* Where by-agent and QoS by agent read an extension: a whole UTC month from the monthly
+ * rollup, the whole UTC days around it from the daily one, the partial days from voip_cdr,
+ * and with a store filter every call from voip_cdr. Rollup rows changed behind the writer's
+ * back move the calls of exactly the ranges that read them, until a rebuild puts them back. */
+Test(analytics, by_agent_reads_months_days_and_edges_where_they_are_whole)
+{
+    char store[40], with_store[300];
+    store_uuid(0, 0, store, sizeof(store));
+    snprintf(with_store, sizeof(with_store),
+             "sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-31&store_id=%s", store);
+    const struct {
+        const char *qs;
+        long long added;
+    } c[] = {
+        /* August whole */
+        {"sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-31", 1000},
+        /* August's days but the last: the daily rollup */
+        {"sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-08-30", 10},
+        /* whole days Jul 30-31, August, whole day Sep 1 */
+        {"sip_domain=" DOMAIN_A "&from=2025-07-29T13:47:12Z&to=2025-09-02T17:05:31Z",
+         100 + 1000 + 10000},
+        /* Jul 31 partial (raw), August whole */
+        {"sip_domain=" DOMAIN_A "&from=2025-07-31T00:00:01Z&to=2025-09-01T00:00:00Z", 1000},
+        /* Jul 31 whole, Aug 1-30 whole days, Aug 31 partial (raw) */
+        {"sip_domain=" DOMAIN_A "&from=2025-07-31T00:00:00Z&to=2025-08-31T23:59:59Z", 100 + 10},
+        /* August and September whole: Sep 1 from September's row */
+        {"sip_domain=" DOMAIN_A "&from=2025-08-01&to=2025-09-30", 1000},
+        /* Rome's Jul 31 .. Aug 31: UTC days Jul 31 .. Aug 30, no whole UTC month */
+        {"sip_domain=" DOMAIN_A "&from=2025-07-31&to=2025-08-31&tz=Europe/Rome", 100 + 10},
+        /* a store: voip_cdr only */
+        {with_store, 0},
+    };
+    enum { N_CASES = sizeof(c) / sizeof(c[0]) };
+    static const analytics_kind kinds[] = {ANALYTICS_BY_AGENT, ANALYTICS_QOS};
+    char qs[2][N_CASES][400];
+    long long before[2][N_CASES];
+    for (int q = 0; q < 2; q++)
+        for (int k = 0; k < N_CASES; k++) {
+            snprintf(qs[q][k], sizeof(qs[q][k]), "%s%s", c[k].qs, q ? "&group_by=agent" : "");
+            before[q][k] = agent_calls(kinds[q], qs[q][k], "201");
+            cr_assert(before[q][k] > 0, "%s: extension 201 has no calls", qs[q][k]);
+        }
+    char err[512];
+    PGconn *conn = itest_db_connect(&db, NULL, err, sizeof(err));
+    cr_assert(conn, "%s", err);
+    update_one(conn,
+               "UPDATE voip_cdr_rollup_ext_month SET calls = calls + 1000"
+               " WHERE tenant_id = $1 AND ext_number = '201' AND month = $2::date",
+               2, (const char *const[]){TENANT_A, "2025-08-01"});
+    static const struct {
+        const char *day;
+        int calls;
+    } days[] = {{"2025-07-31", 100}, {"2025-08-15", 10}, {"2025-09-01", 10000}};
+    for (int d = 0; d < 3; d++) {
+        char calls[16];
+        snprintf(calls, sizeof(calls), "%d", days[d].calls);
+        update_one(conn,
+                   "UPDATE voip_cdr_rollup_ext_day SET calls = calls + $2::bigint"
+                   " WHERE tenant_id = $1 AND ext_number = '201' AND day = $3::date",
+                   3, (const char *const[]){TENANT_A, calls, days[d].day});
+    }
+    PQfinish(conn);
+    for (int q = 0; q < 2; q++)
+        for (int k = 0; k < N_CASES; k++) {
+            long long now = agent_calls(kinds[q], qs[q][k], "201");
+            cr_expect_eq(now, before[q][k] + c[k].added, "%s: calls moved by %lld, want %lld",
+                         qs[q][k], now - before[q][k], c[k].added);
+        }
+    /* the rebuild recomputes the days and the months they touch whole */
+    fixture_ctl(&db, (const char *const[]){"rollups", "rebuild", "--from", "2025-07-31", "--to",
+                                           "2025-09-01", NULL});
+    for (int q = 0; q < 2; q++)
+        for (int k = 0; k < N_CASES; k++)
+            cr_expect_eq(agent_calls(kinds[q], qs[q][k], "201"), before[q][k],
+                         "%s: not restored by the rebuild", qs[q][k]);
 }

@@ -1,7 +1,8 @@
 /* test_rollups.c - `cdrctl rollups rebuild` against a real PostgreSQL: CDRs stored straight into
- * voip_cdr (no writer) get the rollups and callback state a recomputation written here expects,
- * the daily store rollup is the sum of the hourly one, a rebuild run twice changes nothing, days
- * outside the range are left alone, bad ranges are refused. */
+ * voip_cdr (no writer) get the rollups and callback state the tests' own recomputation
+ * (oracle_sql.h) expects, the daily store rollup is the sum of the hourly one, a rebuild run
+ * twice changes nothing, the extension months the range touches are recomputed whole, days and
+ * months outside it are left alone, bad ranges are refused. */
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,67 +84,62 @@ static const char seed_sql[] =
     "                         + make_interval(secs => g * 1399.25) AS t"
     "                 FROM generate_series(1, 3004) AS g) AS raw) AS s";
 
-/* The rollup tables' rows of the days [$1, $2], in the order of the expected rows below. */
-#define ROWS_MEASURES                                                                              \
-    "calls, answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n,"           \
-    " jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n"
-#define HOUR_DAY "(hour AT TIME ZONE 'UTC')::date"
+/* The rollup rows of the UTC days [$1, $2], and of the UTC months that overlap them. */
+#define IN_DAYS   "day BETWEEN $1::date AND $2::date"
+#define IN_MONTHS "month <= $2::date AND month + interval '1 month' > $1::date"
+#define HOUR_DAY  "(hour AT TIME ZONE 'UTC')::date"
 static const char store_rows_sql[] =
-    "SELECT tenant_id, store_id, hour, direction, " ROWS_MEASURES
-    " FROM voip_cdr_rollup_store_hour WHERE " HOUR_DAY " BETWEEN $1::date AND $2::date";
-static const char store_day_rows_sql[] =
-    "SELECT tenant_id, store_id, day, direction, " ROWS_MEASURES
-    " FROM voip_cdr_rollup_store_day WHERE day BETWEEN $1::date AND $2::date";
-static const char ext_rows_sql[] =
-    "SELECT tenant_id, ext_number, day, direction, " ROWS_MEASURES ", user_id, store_id"
-    " FROM voip_cdr_rollup_ext_day WHERE day BETWEEN $1::date AND $2::date";
+    ORACLE_STORE_ROWS("hour") " WHERE " HOUR_DAY " BETWEEN $1::date AND $2::date";
+static const char store_day_rows_sql[] = ORACLE_STORE_ROWS("day") " WHERE " IN_DAYS;
+static const char ext_rows_sql[] = ORACLE_EXT_ROWS("day") " WHERE " IN_DAYS;
+static const char ext_month_rows_sql[] = ORACLE_EXT_ROWS("month") " WHERE " IN_MONTHS;
 
 /* The store-hour rows of the days [$1, $2] summed per UTC day, as store_day_rows_sql. */
 static const char store_hours_by_day_sql[] =
-    "SELECT tenant_id, store_id, " HOUR_DAY ", direction, sum(calls), sum(answered),"
-    "   sum(no_answer), sum(busy), sum(failed), sum(billsec_sum), sum(ring_sum_s), sum(mos_sum),"
-    "   sum(mos_n), sum(jitter_sum), sum(jitter_n), sum(loss_sum), sum(loss_n), sum(poor_mos_n)"
-    " FROM voip_cdr_rollup_store_hour WHERE " HOUR_DAY " BETWEEN $1::date AND $2::date"
-    " GROUP BY 1, 2, 3, 4";
+    "SELECT tenant_id, " HOUR_DAY ", store_id, direction, sum(calls), sum(answered),"
+    "   sum(no_answer), sum(busy), sum(failed), sum(billsec_sum), " ORACLE_REAL("sum(ring_sum_s)") ", " ORACLE_REAL(
+        "sum(mos_sum)") ", sum(mos_n), " ORACLE_REAL("sum(jitter_sum)") ","
+                                                                        "   "
+                                                                        "sum(jitter_n),"
+                                                                        " " ORACLE_REAL(
+                                                                            "sum(loss_sum)") ", "
+                                                                                             "sum("
+                                                                                             "loss_"
+                                                                                             "n), "
+                                                                                             "sum("
+                                                                                             "poor_"
+                                                                                             "mos_"
+                                                                                             "n)"
+                                                                                             " FROM"
+                                                                                             " voip"
+                                                                                             "_cdr_"
+                                                                                             "rollu"
+                                                                                             "p_"
+                                                                                             "store"
+                                                                                             "_hour"
+                                                                                             " WHER"
+                                                                                             "E"
+                                                                                             " " HOUR_DAY
+                                                                                             " BETW"
+                                                                                             "EEN "
+                                                                                             "$1::"
+                                                                                             "date "
+                                                                                             "AND "
+                                                                                             "$2::"
+                                                                                             "date"
+                                                                                             " GROU"
+                                                                                             "P BY "
+                                                                                             "1, "
+                                                                                             "2, "
+                                                                                             "3, 4";
 
-/* The test's own recomputation of what the writer keeps, from voip_cdr rows of the UTC days
- * [$1, $2] (docs/schema.md). */
-#define EXPECT_MEASURES                                                                            \
-    "count(*)::bigint, sum((disposition = 'ANSWERED')::int)::bigint,"                              \
-    " sum((disposition = 'NO_ANSWER')::int)::bigint, sum((disposition = 'BUSY')::int)::bigint,"    \
-    " sum((disposition = 'FAILED')::int)::bigint,"                                                 \
-    " sum(CASE WHEN disposition = 'ANSWERED' THEN billsec ELSE 0 END)::bigint,"                    \
-    " sum(CASE WHEN answer_ts IS NULL THEN 0"                                                      \
-    "          ELSE extract(epoch FROM answer_ts - start_ts)::float8 END),"                        \
-    " coalesce(sum(mos::float8), 0), count(mos), coalesce(sum(jitter_ms::float8), 0),"             \
-    " count(jitter_ms), coalesce(sum(loss_pct::float8), 0), count(loss_pct),"                      \
-    " sum(CASE WHEN mos < real '3.6' THEN 1 ELSE 0 END)::bigint"
+/* What the rollups must hold from the voip_cdr rows of the UTC days [$1, $2], and for the
+ * extension months from all the rows of the months that overlap them. */
 #define EXPECT_DAYS "(start_ts AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date"
-
-#define UTC_DAY "(start_ts AT TIME ZONE 'UTC')::date"
-
-/* Grouped by tenant, store (none: the all-zero UUID), the time bucket 'bucket' and direction. */
-#define STORE_EXPECT(bucket)                                                                       \
-    "SELECT tenant_id, coalesce(store_id, '00000000-0000-0000-0000-000000000000'), " bucket        \
-    ", direction, " EXPECT_MEASURES " FROM voip_cdr WHERE " EXPECT_DAYS " GROUP BY 1, 2, 3, 4"
-static const char store_expect_sql[] =
-    STORE_EXPECT("date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'");
-static const char store_day_expect_sql[] = STORE_EXPECT(UTC_DAY);
-
-/* The latest user and store are looked up per group, the latest call first, ties by call_id. */
-static const char ext_expect_sql[] =
-    "SELECT g.*,"
-    "   (SELECT user_id FROM voip_cdr c WHERE c.tenant_id = g.tenant_id"
-    "      AND c.ext_number = g.ext_number AND c.direction = g.direction"
-    "      AND (c.start_ts AT TIME ZONE 'UTC')::date = g.day AND c.user_id IS NOT NULL"
-    "    ORDER BY c.start_ts DESC, c.call_id DESC LIMIT 1),"
-    "   (SELECT store_id FROM voip_cdr c WHERE c.tenant_id = g.tenant_id"
-    "      AND c.ext_number = g.ext_number AND c.direction = g.direction"
-    "      AND (c.start_ts AT TIME ZONE 'UTC')::date = g.day AND c.store_id IS NOT NULL"
-    "    ORDER BY c.start_ts DESC, c.call_id DESC LIMIT 1)"
-    " FROM (SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date AS day, direction,"
-    "          " EXPECT_MEASURES " FROM voip_cdr"
-    "        WHERE ext_number IS NOT NULL AND " EXPECT_DAYS " GROUP BY 1, 2, 3, 4) AS g";
+static const char store_expect_sql[] = ORACLE_STORE_HOUR(EXPECT_DAYS);
+static const char store_day_expect_sql[] = ORACLE_STORE_DAY(EXPECT_DAYS);
+static const char ext_expect_sql[] = ORACLE_EXT_DAY(IN_DAYS);
+static const char ext_month_expect_sql[] = ORACLE_EXT_MONTH(IN_MONTHS);
 
 /* The callback state the recomputation expects when it held nothing before. */
 static const char callback_rows_sql[] =
@@ -154,15 +150,17 @@ static const char callback_expect_sql[] = ORACLE_CALLBACK_STATE("true");
 static long long differ(PGconn *c, const char *a, const char *b, int n, const char *const *params)
 {
     char sql[8192];
-    snprintf(sql, sizeof(sql),
-             "SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS x)"
-             "     + (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS y)",
-             a, b, b, a);
+    int len = snprintf(sql, sizeof(sql),
+                       "SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS x)"
+                       "     + (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS y)",
+                       a, b, b, a);
+    cr_assert(len > 0 && (size_t)len < sizeof(sql), "the comparison does not fit");
     return scalar(c, sql, n, params);
 }
 
-/* Asserts the rollups of the days 'from'..'to' equal the recomputation, the store-day one the
- * store-hour one summed per day too, and with 'callback' the whole callback state too. */
+/* Asserts the rollups of the days 'from'..'to', and the extension-month one of the months they
+ * touch, equal the recomputation, the store-day one the store-hour one summed per day too, and
+ * with 'callback' the whole callback state too. */
 static void expect_recomputed(PGconn *c, const char *from, const char *to, bool callback)
 {
     const char *const range[2] = {from, to};
@@ -173,20 +171,25 @@ static void expect_recomputed(PGconn *c, const char *from, const char *to, bool 
     cr_expect_eq(differ(c, store_day_rows_sql, store_hours_by_day_sql, 2, range), 0,
                  "store-day rollup of %s..%s differs from the store-hour one summed per day", from,
                  to);
-    cr_expect_gt(scalar(c,
-                        "SELECT count(*) FROM voip_cdr_rollup_store_day"
-                        " WHERE day BETWEEN $1::date AND $2::date",
-                        2, range),
-                 0, "no store-day rows of %s..%s to compare", from, to);
+    cr_expect_gt(
+        scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_day WHERE " IN_DAYS, 2, range), 0,
+        "no store-day rows of %s..%s to compare", from, to);
     cr_expect_eq(differ(c, ext_rows_sql, ext_expect_sql, 2, range), 0,
                  "extension-day rollup of %s..%s differs from the recomputation", from, to);
+    cr_expect_eq(differ(c, ext_month_rows_sql, ext_month_expect_sql, 2, range), 0,
+                 "extension-month rollup of the months of %s..%s differs from the recomputation",
+                 from, to);
+    cr_expect_gt(
+        scalar(c, "SELECT count(*) FROM voip_cdr_rollup_ext_month WHERE " IN_MONTHS, 2, range), 0,
+        "no extension-month rows of %s..%s to compare", from, to);
     if (callback)
         cr_expect_eq(differ(c, callback_rows_sql, callback_expect_sql, 0, NULL), 0,
                      "callback state differs from the recomputation");
 }
 
 /* Runs the rebuild in a session an hour ahead of UTC (where the seed's calls just before a UTC
- * midnight are on the next day): the hours and days it keeps are UTC's all the same. */
+ * midnight are on the next day, and those just before a UTC month in the next month): the hours,
+ * days and months it keeps are UTC's all the same. */
 static void rebuild(const char *from, const char *to, char *out, size_t len)
 {
     itest_proc p;
@@ -217,8 +220,12 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
             "000000000000', '2025-10-05 10:00:00+00', 'in', 999)",
             0, NULL);
     exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, calls)"
-            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-05', 'out', 999)",
+            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, calls)"
+            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-05', 999)",
+            0, NULL);
+    exec_ok(c,
+            "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, ext_number, month, calls)"
+            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-01', 999)",
             0, NULL);
     exec_ok(c,
             "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
@@ -235,24 +242,14 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
     char first[1024], second[1024], want[1024];
     rebuild(from, to, first, sizeof(first));
     const char *const range[2] = {from, to};
+#define ROWS_OF(query) "SELECT count(*) FROM (" query ") AS k"
     snprintf(want, sizeof(want),
-             "rebuilt %lld store-hour, %lld store-day and %lld extension-day rollup rows from 3004 "
-             "CDRs, 2025-09-01..2025-11-30\n",
-             scalar(c,
-                    "SELECT count(*) FROM ("
-                    "SELECT 1 FROM voip_cdr WHERE " EXPECT_DAYS
-                    " GROUP BY tenant_id, store_id, date_trunc('hour', start_ts, 'UTC'),"
-                    " direction) AS k",
-                    2, range),
-             scalar(c,
-                    "SELECT count(*) FROM (SELECT 1 FROM voip_cdr WHERE " EXPECT_DAYS
-                    " GROUP BY tenant_id, store_id, " UTC_DAY ", direction) AS k",
-                    2, range),
-             scalar(c,
-                    "SELECT count(*) FROM (SELECT 1 FROM voip_cdr WHERE ext_number IS NOT NULL"
-                    " AND " EXPECT_DAYS " GROUP BY tenant_id, ext_number,"
-                    " (start_ts AT TIME ZONE 'UTC')::date, direction) AS k",
-                    2, range));
+             "rebuilt %lld store-hour, %lld store-day, %lld extension-day and %lld "
+             "extension-month rollup rows from 3004 CDRs, 2025-09-01..2025-11-30\n",
+             scalar(c, ROWS_OF(ORACLE_STORE_HOUR(EXPECT_DAYS)), 2, range),
+             scalar(c, ROWS_OF(ORACLE_STORE_DAY(EXPECT_DAYS)), 2, range),
+             scalar(c, ROWS_OF(ORACLE_EXT_DAY(IN_DAYS)), 2, range),
+             scalar(c, ROWS_OF(ORACLE_EXT_MONTH(IN_MONTHS)), 2, range));
     cr_expect(strncmp(first, want, strlen(want)) == 0, "got %s, want %s", first, want);
     expect_recomputed(c, from, to, true);
     cr_expect_eq(scalar(c,
@@ -260,9 +257,13 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
                         "         WHERE (hour AT TIME ZONE 'UTC')::date < $1::date"
                         "            OR (hour AT TIME ZONE 'UTC')::date > $2::date)"
                         "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
-                        "         WHERE day < $1::date OR day > $2::date)",
+                        "         WHERE day < $1::date OR day > $2::date)"
+                        "     + (SELECT count(*) FROM voip_cdr_rollup_ext_day"
+                        "         WHERE NOT (" IN_DAYS "))"
+                        "     + (SELECT count(*) FROM voip_cdr_rollup_ext_month"
+                        "         WHERE NOT (" IN_MONTHS "))",
                         2, range),
-                 0);
+                 0, "rows outside the range are left");
     /* The seed's MOS 3.5, 3.59 and 1 are poor, 3.6 and 4.25 are not. */
     cr_expect_eq(
         scalar(c, "SELECT sum(poor_mos_n) FROM voip_cdr_rollup_store_hour", 0, NULL),
@@ -284,8 +285,8 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
     char out[1024];
     rebuild("2025-09-01", "2025-11-30", out, sizeof(out));
 
-    /* Outside 2025-10-01..2025-10-31: the hour and day just before and just after it, altered
-     * and added; inside: altered at both edges, and a day removed. */
+    /* Outside 2025-10-01..2025-10-31: the hour, day and month just before and just after it,
+     * altered and added; inside: altered at both edges, and a day removed. */
     exec_ok(c,
             "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 1000"
             " WHERE hour IN ('2025-09-30 23:00:00+00', '2025-11-01 00:00:00+00',"
@@ -299,6 +300,7 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
             "UPDATE voip_cdr_rollup_store_day SET calls = calls + 1000"
             " WHERE day IN ('2025-09-30', '2025-11-01', '2025-10-01', '2025-10-31')",
             0, NULL);
+    exec_ok(c, "UPDATE voip_cdr_rollup_ext_month SET calls = calls + 1000", 0, NULL);
     exec_ok(c, "DELETE FROM voip_cdr_rollup_ext_day WHERE day = '2025-10-15'", 0, NULL);
     exec_ok(c, "DELETE FROM voip_cdr_rollup_store_day WHERE day = '2025-10-15'", 0, NULL);
     exec_ok(c,
@@ -307,13 +309,17 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
             "000000000000', '2025-11-01 00:00:00+00', 'in', 7)",
             0, NULL);
     exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, calls)"
-            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-09-30', 'in', 7)",
+            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, calls)"
+            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-09-30', 7)",
             0, NULL);
     exec_ok(c,
             "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
             " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '2025-11-01', '00000000-0000-0000-"
             "0000-000000000000', 'out', 7)",
+            0, NULL);
+    exec_ok(c,
+            "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, ext_number, month, calls)"
+            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-11-01', 7)",
             0, NULL);
     /* Numbers answered later than anything in voip_cdr: the state never moves back. */
     exec_ok(c,
@@ -325,50 +331,45 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
                              " WHERE last_answered_ts = '2030-01-01 00:00:00+00'",
                              0, NULL);
     cr_assert_gt(ahead, 0);
-    long long outside = scalar(c,
-                               "SELECT count(*) FROM voip_cdr_rollup_store_hour"
-                               " WHERE calls >= 1000 AND hour IN"
-                               " ('2025-09-30 23:00:00+00', '2025-11-01 00:00:00+00')",
-                               0, NULL);
-    long long outside_ext = scalar(c,
-                                   "SELECT count(*) FROM voip_cdr_rollup_ext_day"
-                                   " WHERE calls >= 1000 AND day IN ('2025-09-30', '2025-11-01')",
-                                   0, NULL);
-    long long outside_day = scalar(c,
-                                   "SELECT count(*) FROM voip_cdr_rollup_store_day"
-                                   " WHERE calls >= 1000 AND day IN ('2025-09-30', '2025-11-01')",
-                                   0, NULL);
-    cr_assert_gt(outside, 1, "the seed has calls in the hours next to the range");
-    cr_assert_gt(outside_ext, 1, "the seed has calls on the days next to the range");
-    cr_assert_gt(outside_day, 1, "the seed has store calls on the days next to the range");
+    /* The rows altered next to the range, counted before and after it is rebuilt. */
+    static const struct {
+        const char *what, *sql;
+    } outside[] = {
+        {"store-hour rows next to the range",
+         "SELECT count(*) FROM voip_cdr_rollup_store_hour WHERE calls >= 1000"
+         " AND hour IN ('2025-09-30 23:00:00+00', '2025-11-01 00:00:00+00')"},
+        {"store-day rows next to the range",
+         "SELECT count(*) FROM voip_cdr_rollup_store_day WHERE calls >= 1000"
+         " AND day IN ('2025-09-30', '2025-11-01')"},
+        {"extension-day rows next to the range",
+         "SELECT count(*) FROM voip_cdr_rollup_ext_day WHERE calls >= 1000"
+         " AND day IN ('2025-09-30', '2025-11-01')"},
+        {"extension-month rows of the months next to the range",
+         "SELECT count(*) FROM voip_cdr_rollup_ext_month WHERE calls >= 1000"
+         " AND month IN ('2025-09-01', '2025-11-01')"},
+    };
+    long long altered[CDR_ARRAY_LEN(outside)];
+    for (size_t i = 0; i < CDR_ARRAY_LEN(outside); i++) {
+        altered[i] = scalar(c, outside[i].sql, 0, NULL);
+        cr_assert_gt(altered[i], 1, "the seed has calls in the %s", outside[i].what);
+    }
 
     rebuild("2025-10-01", "2025-10-31", out, sizeof(out));
     expect_recomputed(c, "2025-10-01", "2025-10-31", false);
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM voip_cdr_rollup_store_hour"
-                        " WHERE calls >= 1000 AND hour IN"
-                        " ('2025-09-30 23:00:00+00', '2025-11-01 00:00:00+00')",
-                        0, NULL),
-                 outside, "store-hour rows next to the range were changed");
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM voip_cdr_rollup_ext_day"
-                        " WHERE calls >= 1000 AND day IN ('2025-09-30', '2025-11-01')",
-                        0, NULL),
-                 outside_ext, "extension-day rows next to the range were changed");
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM voip_cdr_rollup_store_day"
-                        " WHERE calls >= 1000 AND day IN ('2025-09-30', '2025-11-01')",
-                        0, NULL),
-                 outside_day, "store-day rows next to the range were changed");
+    for (size_t i = 0; i < CDR_ARRAY_LEN(outside); i++)
+        cr_expect_eq(scalar(c, outside[i].sql, 0, NULL), altered[i], "%s were changed",
+                     outside[i].what);
     cr_expect_eq(scalar(c,
                         "SELECT (SELECT count(*) FROM voip_cdr_rollup_store_hour"
                         "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
                         "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
                         "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
                         "     + (SELECT count(*) FROM voip_cdr_rollup_ext_day"
+                        "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
+                        "     + (SELECT count(*) FROM voip_cdr_rollup_ext_month"
                         "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')",
                         0, NULL),
-                 3, "the sentinel rows outside the range are gone");
+                 4, "the sentinel rows outside the range are gone");
     cr_expect_eq(scalar(c,
                         "SELECT count(*) FROM voip_callback_state"
                         " WHERE last_answered_ts = '2030-01-01 00:00:00+00'",
@@ -382,6 +383,24 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
                                     " WHERE number <> 'sip:+39021@x.example'",
                         0, NULL),
                  0, "the callback state of other numbers differs from the recomputation");
+
+    /* Two days of November: its month is recomputed from all of its calls, also those after
+     * them (the recomputation above compares the whole month), and the months before are left
+     * as they are. */
+    exec_ok(c, "UPDATE voip_cdr_rollup_ext_month SET calls = calls + 1000", 0, NULL);
+    static const char months_before[] = "SELECT count(*) FROM voip_cdr_rollup_ext_month"
+                                        " WHERE calls >= 1000 AND month < '2025-11-01'";
+    long long before = scalar(c, months_before, 0, NULL);
+    cr_assert_gt(before, 0);
+    cr_assert_gt(scalar(c,
+                        "SELECT count(*) FROM voip_cdr WHERE ext_number IS NOT NULL"
+                        " AND start_ts >= '2025-11-03 00:00:00+00'",
+                        0, NULL),
+                 0, "the seed has calls with an extension in November after the days rebuilt");
+    rebuild("2025-11-01", "2025-11-02", out, sizeof(out));
+    expect_recomputed(c, "2025-11-01", "2025-11-02", false);
+    cr_expect_eq(scalar(c, months_before, 0, NULL), before,
+                 "extension-month rows of the months before the range were changed");
     PQfinish(c);
 }
 
@@ -435,8 +454,9 @@ Test(rollups, bad_ranges_exit_2_naming_the_flag)
                                           "2025-02-03", NULL},
                     NULL, &p);
     cr_expect_eq(p.status, 0, "%s", p.err);
-    static const char empty[] = "rebuilt 0 store-hour, 0 store-day and 0 extension-day rollup "
-                                "rows from 0 CDRs, 2024-01-01..2025-02-03\n";
+    static const char empty[] = "rebuilt 0 store-hour, 0 store-day, 0 extension-day and 0 "
+                                "extension-month rollup rows from 0 CDRs, "
+                                "2024-01-01..2025-02-03\n";
     cr_expect(strncmp(p.out, empty, strlen(empty)) == 0, "%s", p.out);
     itest_proc_free(&p);
 

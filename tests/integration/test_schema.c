@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "db_fixture.h"
 #include "itest.h"
+#include "oracle_sql.h"
 
 #define TENANT_A "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 #define TENANT_B "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
@@ -77,7 +78,7 @@ static int sql_files(char names[][128], int max)
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
         if (len > 4 && strcmp(de->d_name + len - 4, ".sql") == 0 && n < max)
-            snprintf(names[n++], 128, "%s", de->d_name);
+            snprintf(names[n++], 128, "%.127s", de->d_name);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof(names[0]), (int (*)(const void *, const void *))strcmp);
@@ -297,9 +298,13 @@ static const tenant_table tenant_tables[] = {
      "VALUES ($1, '2025-11-10', $2::uuid, 'in', 1)",
      true, NULL, COUNTS("voip_cdr_rollup_store_day")},
     {"voip_cdr_rollup_ext_day",
-     "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, direction, calls) "
-     "VALUES ($1, $2, '2025-11-10', 'in', 1)",
+     "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, day, ext_number, calls) "
+     "VALUES ($1, '2025-11-10', $2, 1)",
      false, "10", COUNTS("voip_cdr_rollup_ext_day")},
+    {"voip_cdr_rollup_ext_month",
+     "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, month, ext_number, calls) "
+     "VALUES ($1, '2025-11-01', $2, 1)",
+     false, "10", COUNTS("voip_cdr_rollup_ext_month")},
     {"voip_callback_state",
      "INSERT INTO voip_callback_state (tenant_id, number, last_answered_ts) "
      "VALUES ($1, $2, '2025-11-10 10:00:00+00')",
@@ -517,8 +522,43 @@ Test(schema, help_lists_settings_and_commands)
     itest_proc_free(&p);
 }
 
-/* The migration that adds the daily store rollup and reorders the rollup keys. */
+/* The migration that adds the daily store rollup and reorders the rollup keys, and the one that
+ * folds the directions of the extension rollup into one row and adds the monthly one. */
 #define READ_GRAINS "003_read_grains.sql"
+#define AGENT_GRAIN "004_agent_grain.sql"
+
+/* Makes this test's database as cdrctl migrate would have left it before the migration 'name'
+ * was written: the migrations of sql/ before it applied and recorded. 'names' (64) gets the
+ * migration files, '*n' their number and '*index' that of 'name'. Returns the owner's
+ * connection. */
+static PGconn *db_before(const char *name, char names[][128], int *n, int *index)
+{
+    *n = sql_files(names, 64);
+    make_db(false);
+    PGconn *c = connect_as(NULL);
+    exec_ok(c,
+            "CREATE TABLE schema_migrations (name text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())",
+            0, NULL);
+    int before = 0;
+    while (before < *n && strcmp(names[before], name) < 0) {
+        char *sql = sql_text(names[before]);
+        exec_ok(c, "BEGIN", 0, NULL);
+        PGresult *res = PQexec(c, sql);
+        cr_assert(itest_ok(res), "%s: %s", names[before], PQresultErrorMessage(res));
+        PQclear(res);
+        exec_ok(c,
+                "INSERT INTO schema_migrations (name, checksum)"
+                " VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'))",
+                2, (const char *const[]){names[before], sql});
+        exec_ok(c, "COMMIT", 0, NULL);
+        free(sql);
+        before++;
+    }
+    cr_assert(before < *n && strcmp(names[before], name) == 0, "%s is not in sql/", name);
+    *index = before;
+    return c;
+}
 
 /* The definition of the primary key index of 'table'. */
 static void expect_pkey(PGconn *c, const char *table, const char *def)
@@ -533,6 +573,36 @@ static void expect_pkey(PGconn *c, const char *table, const char *def)
     PQclear(res);
 }
 
+/* Expects the row-level security policies and the grants of 'table' to be those of 'model'. */
+static void expect_policies_and_grants_of(PGconn *c, const char *table, const char *model)
+{
+    const char *const pair[2] = {table, model};
+    cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM ("
+                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = $1"
+                        "  EXCEPT ALL"
+                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = $2)"
+                        " UNION ALL"
+                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = $2"
+                        "  EXCEPT ALL"
+                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
+                        "    FROM pg_policies WHERE tablename = $1)) d",
+                        2, pair),
+                 0, "the policies of %s differ from those of %s", table, model);
+    cr_expect_eq(scalar(c,
+                        "SELECT count(*) FROM unnest(ARRAY['cdr_reader', 'cdr_writer', 'public'])"
+                        "    AS r(role),"
+                        "  unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',"
+                        "               'REFERENCES', 'TRIGGER']) AS p(priv)"
+                        " WHERE has_table_privilege(role, $1::text, priv)"
+                        "    <> has_table_privilege(role, $2::text, priv)",
+                        2, pair),
+                 0, "the grants of %s differ from those of %s", table, model);
+}
+
 /* A database migrated up to the one before READ_GRAINS, with store-hour rows on both sides of
  * a UTC midnight and partitions with CDRs, then `cdrctl migrate` in a session two hours behind
  * UTC: the daily rollup holds the hourly one summed per UTC day, the rollup keys lead with the
@@ -541,31 +611,8 @@ static void expect_pkey(PGconn *c, const char *table, const char *def)
 Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
 {
     char names[64][128];
-    int n = sql_files(names, 64);
-    make_db(false);
-    PGconn *c = connect_as(NULL);
-
-    /* What cdrctl migrate would have done before READ_GRAINS was written. */
-    exec_ok(c,
-            "CREATE TABLE schema_migrations (name text PRIMARY KEY, checksum text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())",
-            0, NULL);
-    int before = 0;
-    while (before < n && strcmp(names[before], READ_GRAINS) < 0) {
-        char *sql = sql_text(names[before]);
-        exec_ok(c, "BEGIN", 0, NULL);
-        PGresult *res = PQexec(c, sql);
-        cr_assert(itest_ok(res), "%s: %s", names[before], PQresultErrorMessage(res));
-        PQclear(res);
-        exec_ok(c,
-                "INSERT INTO schema_migrations (name, checksum)"
-                " VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'))",
-                2, (const char *const[]){names[before], sql});
-        exec_ok(c, "COMMIT", 0, NULL);
-        free(sql);
-        before++;
-    }
-    cr_assert(before < n && strcmp(names[before], READ_GRAINS) == 0, READ_GRAINS " is not in sql/");
+    int n, before;
+    PGconn *c = db_before(READ_GRAINS, names, &n, &before);
 
     /* 2 tenants x 3 stores (the first: none) x 2 directions x 12 hours, 20:00 to 07:00 UTC. */
     exec_ok(c,
@@ -594,23 +641,63 @@ Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
 
     expect_migrate_applies((const char *const[]){"PGTZ=America/Noronha", NULL}, names, before, n);
 
-    static const char by_day[] =
-        "SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, store_id, direction, sum(calls),"
-        "   sum(answered), sum(no_answer), sum(busy), sum(failed), sum(billsec_sum),"
-        "   sum(ring_sum_s), sum(mos_sum), sum(mos_n), sum(jitter_sum), sum(jitter_n),"
-        "   sum(loss_sum), sum(loss_n), sum(poor_mos_n)"
-        " FROM voip_cdr_rollup_store_hour GROUP BY 1, 2, 3, 4";
-    static const char days[] =
-        "SELECT tenant_id, day, store_id, direction, calls, answered, no_answer, busy, failed,"
-        "   billsec_sum, ring_sum_s, mos_sum, mos_n, jitter_sum, jitter_n, loss_sum, loss_n,"
-        "   poor_mos_n FROM voip_cdr_rollup_store_day";
-    char sql[4096];
-    snprintf(sql, sizeof(sql),
-             "SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS x)"
-             "     + (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS y)",
-             by_day, days, days, by_day);
-    cr_expect_eq(scalar(c, sql, 0, NULL), 0,
-                 "the store-day rollup differs from the store-hour one summed per UTC day");
+    cr_expect_eq(
+        scalar(
+            c,
+            ORACLE_DIFFER(
+                "SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, store_id, direction,"
+                "   sum(calls), sum(answered), sum(no_answer), sum(busy), sum(failed),"
+                "   sum(billsec_sum), " ORACLE_REAL("sum(ring_sum_s)") ", " ORACLE_REAL(
+                    "sum(mos_sum)") ", sum(mos_n), " ORACLE_REAL("sum(jitter_sum)") ","
+                                                                                    "   "
+                                                                                    "sum(jitter_n),"
+                                                                                    " " ORACLE_REAL(
+                                                                                        "sum(loss_"
+                                                                                        "sum)") ", "
+                                                                                                "su"
+                                                                                                "m("
+                                                                                                "lo"
+                                                                                                "ss"
+                                                                                                "_n"
+                                                                                                "),"
+                                                                                                " s"
+                                                                                                "um"
+                                                                                                "(p"
+                                                                                                "oo"
+                                                                                                "r_"
+                                                                                                "mo"
+                                                                                                "s_"
+                                                                                                "n)"
+                                                                                                " F"
+                                                                                                "RO"
+                                                                                                "M "
+                                                                                                "vo"
+                                                                                                "ip"
+                                                                                                "_c"
+                                                                                                "dr"
+                                                                                                "_r"
+                                                                                                "ol"
+                                                                                                "lu"
+                                                                                                "p_"
+                                                                                                "st"
+                                                                                                "or"
+                                                                                                "e_"
+                                                                                                "ho"
+                                                                                                "ur"
+                                                                                                " G"
+                                                                                                "RO"
+                                                                                                "UP"
+                                                                                                " B"
+                                                                                                "Y "
+                                                                                                "1,"
+                                                                                                " 2"
+                                                                                                ", "
+                                                                                                "3,"
+                                                                                                " "
+                                                                                                "4",
+                ORACLE_STORE_ROWS("day")),
+            0, NULL),
+        0, "the store-day rollup differs from the store-hour one summed per UTC day");
     cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_day", 0, NULL), 24,
                  "2 tenants x 3 stores x 2 directions x 2 days");
     cr_expect_eq(scalar(c,
@@ -630,10 +717,6 @@ Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
     expect_pkey(c, "voip_cdr_rollup_store_day",
                 "CREATE UNIQUE INDEX voip_cdr_rollup_store_day_pkey ON "
                 "public.voip_cdr_rollup_store_day USING btree (tenant_id, day, store_id, "
-                "direction)");
-    expect_pkey(c, "voip_cdr_rollup_ext_day",
-                "CREATE UNIQUE INDEX voip_cdr_rollup_ext_day_pkey ON "
-                "public.voip_cdr_rollup_ext_day USING btree (tenant_id, day, ext_number, "
                 "direction)");
 
     /* The DID index, on voip_cdr, on the partitions it had, and on one made after. */
@@ -661,30 +744,107 @@ Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
     cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr WHERE did_e164 = '+39069876'", 0, NULL),
                  20);
 
-    /* Policies and grants as the hourly rollup's. */
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM ("
-                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_day'"
-                        "  EXCEPT ALL"
-                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_hour')"
-                        " UNION ALL"
-                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_hour'"
-                        "  EXCEPT ALL"
-                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = 'voip_cdr_rollup_store_day')) d",
-                        0, NULL),
-                 0, "the store-day policies differ from the store-hour ones");
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM unnest(ARRAY['cdr_reader', 'cdr_writer', 'public'])"
-                        "    AS r(role),"
-                        "  unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',"
-                        "               'REFERENCES', 'TRIGGER']) AS p(priv)"
-                        " WHERE has_table_privilege(role, 'voip_cdr_rollup_store_day', priv)"
-                        "    <> has_table_privilege(role, 'voip_cdr_rollup_store_hour', priv)",
-                        0, NULL),
-                 0, "the store-day grants differ from the store-hour ones");
+    expect_policies_and_grants_of(c, "voip_cdr_rollup_store_day", "voip_cdr_rollup_store_hour");
+    PQfinish(c);
+}
+
+/* A database migrated up to the one before AGENT_GRAIN, with CDRs of three UTC months (calls
+ * just before and at a UTC month's start, two calls of one extension at the same instant) and
+ * extension-day rows that do not match them, then `cdrctl migrate` in a session two hours
+ * behind UTC: both extension rollups hold what the CDRs give, whatever was there before, keyed
+ * by tenant, time and extension, and with the policies and grants of the other rollups. */
+Test(schema, agent_grain_recomputes_extension_days_and_months)
+{
+    char names[64][128];
+    int n, before;
+    PGconn *c = db_before(AGENT_GRAIN, names, &n, &before);
+
+    exec_ok(c, "SELECT cdr_ensure_months('2025-09-01', 3)", 0, NULL);
+    /* Two tenants, stores and none, both directions, every disposition, four extensions and
+     * none, users and none, QoS in multiples of 1/4, from 2025-09-25 to 2025-11-24. */
+    exec_ok(c,
+            "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, store_id, sip_domain, direction,"
+            "    from_uri, to_uri, ext_number, user_id, answer_ts, end_ts, billsec, disposition,"
+            "    mos, jitter_ms, loss_pct)"
+            " SELECT (ARRAY['" TENANT_A "', '" TENANT_B "'])[1 + g % 2]::uuid, 'call-' || g, ts,"
+            "   CASE WHEN g % 3 = 0 THEN NULL"
+            "        ELSE ('00000000-0000-4000-8000-00000000000' || (g % 3))::uuid END,"
+            "   'tenant.example.it', CASE WHEN g % 5 < 3 THEN 'in' ELSE 'out' END, '+390612345',"
+            "   '+39069876', CASE WHEN g % 9 = 0 THEN NULL ELSE '1' || (g % 4) END,"
+            "   CASE WHEN g % 4 = 0 THEN NULL"
+            "        ELSE ('11111111-0000-4000-8000-00000000000' || (g % 7))::uuid END,"
+            "   CASE WHEN disp = 'ANSWERED' THEN ts + make_interval(secs => g % 20 + 0.5) END,"
+            "   ts + interval '10 minutes', CASE WHEN disp = 'ANSWERED' THEN g % 300 ELSE 0 END,"
+            "   disp, (CASE g % 4 WHEN 0 THEN NULL WHEN 1 THEN 3.6 WHEN 2 THEN 3.5 ELSE 4.25"
+            "          END)::real,"
+            "   CASE WHEN g % 6 = 0 THEN NULL ELSE (g % 20) * 0.25 END,"
+            "   CASE WHEN g % 5 = 0 THEN NULL ELSE (g % 9) * 0.5 END"
+            " FROM (SELECT g, timestamptz '2025-09-25 00:00:00+00'"
+            "                   + make_interval(secs => g * 21599.75) AS ts,"
+            "          (ARRAY['ANSWERED', 'NO_ANSWER', 'ANSWERED', 'BUSY', 'FAILED'])"
+            "              [1 + g / 2 % 5] AS disp"
+            "        FROM generate_series(1, 240) AS g) AS s",
+            0, NULL);
+    /* Extension 10 of tenant A: a missed call just before October and one at its start, and
+     * October's last two calls at the same instant, the later call_id's user being the latest. */
+    exec_ok(c,
+            "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri,"
+            "    to_uri, ext_number, user_id, end_ts, billsec, disposition)"
+            " SELECT '" TENANT_A "', call_id, ts, 'tenant.example.it', direction, '+390612345',"
+            "   '+39069876', '10', user_id, ts + interval '1 minute', 0, disposition"
+            " FROM (VALUES"
+            "   ('edge-1', timestamptz '2025-09-30 23:59:59.75+00', 'in',"
+            "    '22222222-0000-4000-8000-000000000001'::uuid, 'NO_ANSWER'),"
+            "   ('edge-2', '2025-10-01 00:00:00+00', 'in',"
+            "    '22222222-0000-4000-8000-000000000002', 'BUSY'),"
+            "   ('same-instant-b', '2025-10-31 23:59:59.999999+00', 'out',"
+            "    '22222222-0000-4000-8000-00000000000b', 'FAILED'),"
+            "   ('same-instant-a', '2025-10-31 23:59:59.999999+00', 'out',"
+            "    '22222222-0000-4000-8000-00000000000a', 'FAILED'))"
+            "   AS v(call_id, ts, direction, user_id, disposition)",
+            0, NULL);
+    /* Rows the old table held that the CDRs do not give. */
+    exec_ok(c,
+            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, day, ext_number, direction, calls)"
+            " VALUES ('" TENANT_A "', '2025-10-05', '99', 'in', 5),"
+            "        ('" TENANT_A "', '2025-10-01', '10', 'out', 1000)",
+            0, NULL);
+
+    expect_migrate_applies((const char *const[]){"PGTZ=America/Noronha", NULL}, names, before, n);
+
+    cr_expect_eq(scalar(c, ORACLE_DIFFER(ORACLE_EXT_ROWS("day"), ORACLE_EXT_DAY("true")), 0, NULL),
+                 0, "the extension-day rollup differs from the recomputation");
+    cr_expect_eq(
+        scalar(c, ORACLE_DIFFER(ORACLE_EXT_ROWS("month"), ORACLE_EXT_MONTH("true")), 0, NULL), 0,
+        "the extension-month rollup differs from the recomputation");
+    cr_expect_eq(scalar(c, "SELECT count(DISTINCT month) FROM voip_cdr_rollup_ext_month", 0, NULL),
+                 3, "September to November");
+    /* The user of extension 10's latest call in September and in October. */
+    PGresult *res = itest_query(c,
+                                "SELECT string_agg(month || ' ' || user_id, ', ' ORDER BY month)"
+                                " FROM voip_cdr_rollup_ext_month"
+                                " WHERE tenant_id = $1 AND ext_number = '10'"
+                                "   AND month IN ('2025-09-01', '2025-10-01')",
+                                1, (const char *const[]){TENANT_A});
+    cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
+    cr_expect_str_eq(PQgetvalue(res, 0, 0), "2025-09-01 22222222-0000-4000-8000-000000000001, "
+                                            "2025-10-01 22222222-0000-4000-8000-00000000000b");
+    PQclear(res);
+
+    expect_pkey(c, "voip_cdr_rollup_ext_day",
+                "CREATE UNIQUE INDEX voip_cdr_rollup_ext_day_pkey ON "
+                "public.voip_cdr_rollup_ext_day USING btree (tenant_id, day, ext_number)");
+    expect_pkey(c, "voip_cdr_rollup_ext_month",
+                "CREATE UNIQUE INDEX voip_cdr_rollup_ext_month_pkey ON "
+                "public.voip_cdr_rollup_ext_month USING btree (tenant_id, month, ext_number)");
+    res = itest_query(c,
+                      "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, month, ext_number)"
+                      " VALUES ($1, '2025-10-02', '10')",
+                      1, (const char *const[]){TENANT_B});
+    cr_expect(!itest_ok(res), "a month that is not a first day is refused");
+    cr_expect_str_eq(itest_sqlstate(res), "23514", "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    expect_policies_and_grants_of(c, "voip_cdr_rollup_ext_day", "voip_cdr_rollup_store_hour");
+    expect_policies_and_grants_of(c, "voip_cdr_rollup_ext_month", "voip_cdr_rollup_store_hour");
     PQfinish(c);
 }

@@ -94,77 +94,25 @@ static call unanswered_call(const char *call_id, const char *start, const char *
                   .disp = disp};
 }
 
-/* The measures of the rollups recomputed from voip_cdr, by the definitions of docs/schema.md;
- * with the test's QoS values every sum is exact. */
-#define WANT_MEASURES                                                                              \
-    "        count(*) AS calls,"                                                                   \
-    "        count(*) FILTER (WHERE disposition = 'ANSWERED') AS answered,"                        \
-    "        count(*) FILTER (WHERE disposition = 'NO_ANSWER') AS no_answer,"                      \
-    "        count(*) FILTER (WHERE disposition = 'BUSY') AS busy,"                                \
-    "        count(*) FILTER (WHERE disposition = 'FAILED') AS failed,"                            \
-    "        coalesce(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0) AS billsec_sum,"    \
-    "        coalesce(sum(extract(epoch FROM answer_ts - start_ts))"                               \
-    "                 FILTER (WHERE disposition = 'ANSWERED'), 0)::float8 AS ring_sum_s,"          \
-    "        coalesce(sum(mos::float8), 0) AS mos_sum, count(mos) AS mos_n,"                       \
-    "        coalesce(sum(jitter_ms::float8), 0) AS jitter_sum, count(jitter_ms) AS jitter_n,"     \
-    "        coalesce(sum(loss_pct::float8), 0) AS loss_sum, count(loss_pct) AS loss_n,"           \
-    "        count(*) FILTER (WHERE mos < 3.6::real) AS poor_mos_n"
-
-/* The measure columns of a rollup row named 'p' ("w." or "r."). */
-#define MEASURE_COLS(p)                                                                            \
-    p "calls, " p "answered, " p "no_answer, " p "busy, " p "failed, " p "billsec_sum, " p         \
-      "ring_sum_s, " p "mos_sum, " p "mos_n, " p "jitter_sum, " p "jitter_n, " p "loss_sum, " p    \
-      "loss_n, " p "poor_mos_n"
-
-/* Rows that differ between the store rollup 'table' and its recomputation from voip_cdr, whose
- * time column 'bucket' is 'expr' of start_ts. */
-#define STORE_ROLLUP_DIFF_SQL(table, bucket, expr)                                                 \
-    "WITH want AS ("                                                                               \
-    " SELECT tenant_id, coalesce(store_id, '" NO_STORE "') AS store_id, " expr " AS " bucket       \
-    ", direction," WANT_MEASURES "   FROM voip_cdr GROUP BY 1, 2, 3, 4)"                           \
-    "SELECT count(*) FROM want w"                                                                  \
-    "  FULL JOIN " table " r USING (tenant_id, store_id, " bucket ", direction)"                   \
-    " WHERE (" MEASURE_COLS("w.") ") IS DISTINCT FROM (" MEASURE_COLS("r.") ")"
-static const char store_rollup_diff_sql[] =
-    STORE_ROLLUP_DIFF_SQL("voip_cdr_rollup_store_hour", "hour",
-                          "date_trunc('hour', start_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'");
-/* By UTC day. */
-static const char store_day_rollup_diff_sql[] = STORE_ROLLUP_DIFF_SQL(
-    "voip_cdr_rollup_store_day", "day", "(start_ts AT TIME ZONE 'UTC')::date");
-
-/* The same for the extension rollup, with the extension's user and store of its latest call. */
-#define EXT_COLS(p) MEASURE_COLS(p) ", " p "user_id, " p "store_id"
-static const char ext_rollup_diff_sql[] =
-    "WITH want AS ("
-    " SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date AS day, direction,"
-    "" WANT_MEASURES ","
-    "        (array_agg(user_id ORDER BY start_ts DESC) FILTER (WHERE user_id IS NOT NULL))[1]"
-    "            AS user_id,"
-    "        (array_agg(store_id ORDER BY start_ts DESC) FILTER (WHERE store_id IS NOT NULL))[1]"
-    "            AS store_id"
-    "   FROM voip_cdr WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3, 4)"
-    "SELECT count(*) FROM want w"
-    "  FULL JOIN voip_cdr_rollup_ext_day r USING (tenant_id, ext_number, day, direction)"
-    " WHERE (" EXT_COLS("w.") ") IS DISTINCT FROM (" EXT_COLS("r.") ")";
-
-/* The callback state against its definition, computed from voip_cdr. */
-static const char callback_diff_sql[] = "SELECT (SELECT count(*) FROM ((" ORACLE_CALLBACK_STATE(
-    "true") ") EXCEPT ALL"
-            "   (SELECT " ORACLE_CALLBACK_COLUMNS " FROM voip_callback_state)) AS x)"
-            " + (SELECT count(*) FROM ((SELECT " ORACLE_CALLBACK_COLUMNS
-            " FROM voip_callback_state)"
-            "   EXCEPT ALL (" ORACLE_CALLBACK_STATE("true") ")) AS y)";
-
+/* Each table kept from the CDRs against its recomputation from voip_cdr. With the test's QoS
+ * values every sum is exact. */
 static void expect_rollups_recomputed(void)
 {
-    cr_expect_eq(pg_scalar(store_rollup_diff_sql, 0, NULL), 0,
-                 "the store rollup differs from voip_cdr");
-    cr_expect_eq(pg_scalar(store_day_rollup_diff_sql, 0, NULL), 0,
-                 "the store-day rollup differs from voip_cdr");
-    cr_expect_eq(pg_scalar(ext_rollup_diff_sql, 0, NULL), 0,
-                 "the extension rollup differs from voip_cdr");
-    cr_expect_eq(pg_scalar(callback_diff_sql, 0, NULL), 0,
-                 "the callback state differs from voip_cdr");
+    static const struct {
+        const char *what, *sql;
+    } tables[] = {
+        {"store-hour rollup", ORACLE_DIFFER(ORACLE_STORE_ROWS("hour"), ORACLE_STORE_HOUR("true"))},
+        {"store-day rollup", ORACLE_DIFFER(ORACLE_STORE_ROWS("day"), ORACLE_STORE_DAY("true"))},
+        {"extension-day rollup", ORACLE_DIFFER(ORACLE_EXT_ROWS("day"), ORACLE_EXT_DAY("true"))},
+        {"extension-month rollup",
+         ORACLE_DIFFER(ORACLE_EXT_ROWS("month"), ORACLE_EXT_MONTH("true"))},
+        {"callback state",
+         ORACLE_DIFFER("SELECT " ORACLE_CALLBACK_COLUMNS " FROM voip_callback_state",
+                       ORACLE_CALLBACK_STATE("true"))},
+    };
+    for (size_t i = 0; i < CDR_ARRAY_LEN(tables); i++)
+        cr_expect_eq(pg_scalar(tables[i].sql, 0, NULL), 0, "the %s differs from voip_cdr",
+                     tables[i].what);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -172,8 +120,8 @@ static void expect_rollups_recomputed(void)
 
 Test(writer_basic, known_entries_land_with_their_values)
 {
-    /* A session an hour ahead of UTC, where 2025-10-30 23:59:59.25 UTC is already 2025-10-31:
-     * the rollups' hours and days are UTC's all the same. */
+    /* A session an hour ahead of UTC, where 2025-10-31 23:59:59.25 UTC is already November:
+     * the rollups' hours, days and months are UTC's all the same. */
     writer_start((const char *const[]){"PGTZ=Europe/Rome", NULL});
     stream_add_rows(CDR_CODEC_KIND_CDR, EXAMPLE_ROW, NULL);
     /* An outbound unanswered call of no store, in a compressed entry. */
@@ -184,8 +132,8 @@ Test(writer_basic, known_entries_land_with_their_values)
                                .to = "+390612345678",
                                .ext = "101",
                                .user = USER_1,
-                               .start = "2025-10-30 23:59:59.25+00",
-                               .end = "2025-10-31 00:00:09+00",
+                               .start = "2025-10-31 23:59:59.25+00",
+                               .end = "2025-11-01 00:00:09+00",
                                .billsec = "0",
                                .disp = "NO_ANSWER"});
     stream_add_rows_zstd(CDR_CODEC_KIND_CDR, rows.data, NULL);
@@ -231,9 +179,9 @@ Test(writer_basic, known_entries_land_with_their_values)
                                      NULL,
                                      "101",
                                      USER_1,
-                                     "2025-10-30 23:59:59.25+00",
+                                     "2025-10-31 23:59:59.25+00",
                                      NULL,
-                                     "2025-10-31 00:00:09+00",
+                                     "2025-11-01 00:00:09+00",
                                      "0",
                                      "NO_ANSWER",
                                      NULL,
@@ -264,18 +212,35 @@ Test(writer_basic, known_entries_land_with_their_values)
     }
     expect_row("SELECT calls, answered, no_answer, billsec_sum, ring_sum_s, mos_n "
                "FROM voip_cdr_rollup_store_hour "
-               "WHERE store_id = $1 AND hour = '2025-10-30 23:00:00+00' AND direction = 'out'",
+               "WHERE store_id = $1 AND hour = '2025-10-31 23:00:00+00' AND direction = 'out'",
                1, (const char *const[]){NO_STORE},
                (const char *const[]){"1", "0", "1", "0", "0", "0"}, 6, "store rollup of no store");
-    /* 23:59:59.25 UTC is still 2025-10-30 (in Rome, 2025-10-31). */
+    /* 23:59:59.25 UTC is still 2025-10-31 (in Rome, 2025-11-01). */
     expect_row("SELECT day, calls, answered, no_answer FROM voip_cdr_rollup_store_day "
                "WHERE store_id = $1 AND direction = 'out'",
                1, (const char *const[]){NO_STORE},
-               (const char *const[]){"2025-10-30", "1", "0", "1"}, 4,
+               (const char *const[]){"2025-10-31", "1", "0", "1"}, 4,
                "store-day rollup of no store");
-    expect_row("SELECT calls, answered, user_id, store_id FROM voip_cdr_rollup_ext_day "
-               "WHERE ext_number = '100' AND day = '2025-10-30' AND direction = 'in'",
-               0, NULL, (const char *const[]){"1", "1", NULL, STORE_1}, 4, "extension rollup");
+    /* The extensions' days and months: the answered inbound call of no user, and USER_1's
+     * outbound call, which nobody missed. */
+    static const char *const ext_100[] = {"1", "1", "0", "0", "128", NULL};
+    static const char *const ext_101[] = {"1", "0", "1", "0", "0", USER_1};
+    static const struct {
+        const char *row;
+        const char *const *want;
+    } example_ext[] = {
+        {"voip_cdr_rollup_ext_day WHERE day = '2025-10-30' AND ext_number = '100'", ext_100},
+        {"voip_cdr_rollup_ext_month WHERE month = '2025-10-01' AND ext_number = '100'", ext_100},
+        {"voip_cdr_rollup_ext_day WHERE day = '2025-10-31' AND ext_number = '101'", ext_101},
+        {"voip_cdr_rollup_ext_month WHERE month = '2025-10-01' AND ext_number = '101'", ext_101},
+    };
+    for (size_t i = 0; i < CDR_ARRAY_LEN(example_ext); i++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "SELECT calls, answered, no_answer, in_missed, billsec_sum, user_id FROM %s",
+                 example_ext[i].row);
+        expect_row(sql, 0, NULL, example_ext[i].want, 6, example_ext[i].row);
+    }
     expect_row("SELECT number, last_answered_ts FROM voip_callback_state", 0, NULL,
                (const char *const[]){"+393331234567", "2025-10-30 09:12:00+00"}, 2,
                "callback state");
@@ -370,7 +335,13 @@ Test(writer_basic, duplicates_are_stored_and_counted_once)
     cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_store_hour", 0, NULL), 4,
                  "every call counted once in the store rollup");
     cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_ext_day", 0, NULL), 3,
-                 "every call with an extension counted once in the extension rollup");
+                 "every call with an extension counted once in the extension-day rollup");
+    cr_expect_eq(pg_scalar("SELECT sum(calls) FROM voip_cdr_rollup_ext_month", 0, NULL), 3,
+                 "every call with an extension counted once in the extension-month rollup");
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rollup_ext_month WHERE ext_number = "
+                           "'101' AND calls = 2 AND in_missed = 1",
+                           0, NULL),
+                 1, "101's answered and missed inbound calls share its month row");
     cr_expect_eq(pg_scalar("SELECT sum(poor_mos_n) FROM voip_cdr_rollup_store_hour", 0, NULL), 1,
                  "MOS 3.5 is poor, 3.6 is not");
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rollup_store_hour", 0, NULL), 3,
@@ -581,7 +552,8 @@ Test(writer_basic, batches_are_acknowledged_and_deleted)
 {
     /* Small batches: 7 entries of 3 rows each take several. The rows of an entry fall in three
      * hours of one day, so a batch adds three hours to one store-day row, and later batches add
-     * to the rows of earlier ones. */
+     * to the rows of earlier ones; the same for the day and month of extension 100, which passes
+     * from USER_1 to USER_2 at the fifth entry. */
     writer_start((const char *const[]){"CDR_WRITER_BATCH=5", NULL});
     for (int e = 0; e < 7; e++) {
         cdr_buf rows = {0};
@@ -591,6 +563,8 @@ Test(writer_basic, batches_are_acknowledged_and_deleted)
             snprintf(start, sizeof(start), "2025-10-30 %02d:00:00+00", 12 + i);
             snprintf(end, sizeof(end), "2025-10-30 %02d:01:00+00", 12 + i);
             call c = unanswered_call(call_id, start, end, "NO_ANSWER");
+            c.ext = "100";
+            c.user = e < 4 ? USER_1 : USER_2;
             append_call(&rows, &c);
         }
         stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
@@ -601,6 +575,11 @@ Test(writer_basic, batches_are_acknowledged_and_deleted)
     cr_expect_eq(stream_pending(), 0, "XACK after commit");
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 21);
     cr_expect_eq(pg_scalar("SELECT calls FROM voip_cdr_rollup_store_day", 0, NULL), 21);
+    static const char *const ext_100[] = {"21", "21", USER_2};
+    expect_row("SELECT calls, in_missed, user_id FROM voip_cdr_rollup_ext_day", 0, NULL, ext_100, 3,
+               "extension-day rollup");
+    expect_row("SELECT calls, in_missed, user_id FROM voip_cdr_rollup_ext_month", 0, NULL, ext_100,
+               3, "extension-month rollup");
     expect_rollups_recomputed();
     cr_expect_eq(writer_metric("cdr_writer_rows_inserted_total"), 21);
     cr_expect_geq(writer_metric("cdr_writer_batches_total"), 4,

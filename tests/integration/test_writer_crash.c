@@ -2,7 +2,8 @@
  * with SIGKILL again and again during a load, PostgreSQL stopped under it, two writers on one
  * consumer group, Redis lost and restarted from its append-only file. Each time every CDR lands
  * exactly once, and the rollups, the callback state and the store names equal a recomputation
- * from the stored CDRs (docs/writer.md, sql/001_schema.sql, sql/003_read_grains.sql). */
+ * from the stored CDRs (docs/writer.md, sql/001_schema.sql, sql/003_read_grains.sql,
+ * sql/004_agent_grain.sql). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -468,9 +469,10 @@ static void expect_same(PGconn *c, const char *what, const char *recomputed, con
                                         "rows are there that the recomputation does not give"};
     for (int k = 0; k < 2; k++) {
         char sql[8192];
-        snprintf(sql, sizeof(sql),
-                 "SELECT count(*) OVER (), d::text FROM ((%s) EXCEPT ALL (%s)) d LIMIT 3",
-                 pair[k][0], pair[k][1]);
+        int len = snprintf(sql, sizeof(sql),
+                           "SELECT count(*) OVER (), d::text FROM ((%s) EXCEPT ALL (%s)) d LIMIT 3",
+                           pair[k][0], pair[k][1]);
+        cr_assert(len > 0 && (size_t)len < sizeof(sql), "%s: the comparison does not fit", what);
         PGresult *res = itest_query(c, sql, 0, NULL);
         cr_assert(itest_ok(res), "%s: %s", what, PQresultErrorMessage(res));
         int n = PQntuples(res);
@@ -482,37 +484,25 @@ static void expect_same(PGconn *c, const char *what, const char *recomputed, con
     }
 }
 
-/* The measures of the rollups (sql/001_schema.sql) recomputed over a group of voip_cdr rows,
- * and as stored; the sums of reals are compared at six decimals. */
-#define MEASURES_RECOMPUTED                                                                        \
-    "count(*), count(*) FILTER (WHERE disposition = 'ANSWERED'), "                                 \
-    "count(*) FILTER (WHERE disposition = 'NO_ANSWER'), "                                          \
-    "count(*) FILTER (WHERE disposition = 'BUSY'), "                                               \
-    "count(*) FILTER (WHERE disposition = 'FAILED'), "                                             \
-    "COALESCE(sum(billsec) FILTER (WHERE disposition = 'ANSWERED'), 0), "                          \
-    "round(COALESCE(sum(extract(epoch FROM answer_ts - start_ts)) "                                \
-    "FILTER (WHERE disposition = 'ANSWERED'), 0), 6), "                                            \
-    "round(COALESCE(sum(mos::numeric), 0), 6), count(mos), "                                       \
-    "round(COALESCE(sum(jitter_ms::numeric), 0), 6), count(jitter_ms), "                           \
-    "round(COALESCE(sum(loss_pct::numeric), 0), 6), count(loss_pct), "                             \
-    "count(*) FILTER (WHERE mos < 3.6)"
-#define MEASURES_STORED                                                                            \
+/* The measures of a rollup row, named as its columns, with the sums of reals at six decimals. */
+#define MEASURES_ROUNDED                                                                           \
     "calls, answered, no_answer, busy, failed, billsec_sum, round(ring_sum_s::numeric, 6), "       \
     "round(mos_sum::numeric, 6), mos_n, round(jitter_sum::numeric, 6), jitter_n, "                 \
     "round(loss_sum::numeric, 6), loss_n, poor_mos_n"
 
-/* The store rollup 'table' (store-hour or store-day), whose time column is 'bucket' of the
- * same value as 'expr' of start_ts, against its recomputation from voip_cdr. */
-static void expect_store_rollup(PGconn *c, const char *table, const char *bucket, const char *expr)
+/* The rollup 'table', its rows keyed by the columns 'key' and holding the measures then the
+ * columns 'extra' (with a leading comma, or ""), against 'oracle', its recomputation from
+ * voip_cdr under the same column names. */
+static void expect_rollup(PGconn *c, const char *table, const char *key, const char *extra,
+                          const char *oracle)
 {
-    char recomputed[2048], stored[1024];
-    snprintf(recomputed, sizeof(recomputed),
-             "SELECT tenant_id, COALESCE(store_id, '00000000-0000-0000-0000-000000000000'), %s, "
-             "direction, " MEASURES_RECOMPUTED " FROM voip_cdr GROUP BY 1, 2, 3, 4",
-             expr);
-    snprintf(stored, sizeof(stored),
-             "SELECT tenant_id, store_id, %s, direction, " MEASURES_STORED " FROM %s", bucket,
-             table);
+    char recomputed[4096], stored[1024];
+    int n = snprintf(recomputed, sizeof(recomputed),
+                     "SELECT %s, " MEASURES_ROUNDED "%s FROM (%s) AS o", key, extra, oracle);
+    cr_assert(n > 0 && (size_t)n < sizeof(recomputed), "%s: the recomputation does not fit", table);
+    n = snprintf(stored, sizeof(stored), "SELECT %s, " MEASURES_ROUNDED "%s FROM %s", key, extra,
+                 table);
+    cr_assert(n > 0 && (size_t)n < sizeof(stored), "%s: the query does not fit", table);
     expect_same(c, table, recomputed, stored);
 }
 
@@ -551,19 +541,15 @@ static void expect_exactly_once(const load *l)
     snprintf(dead, sizeof(dead), "%s:dead", t.key);
     cr_expect_eq(redis_xlen(t.redis, dead), 0, "valid entries went to the dead-letter stream");
 
-    expect_store_rollup(c, "voip_cdr_rollup_store_hour", "hour",
-                        "date_trunc('hour', start_ts, 'UTC')");
-    expect_store_rollup(c, "voip_cdr_rollup_store_day", "day",
-                        "(start_ts AT TIME ZONE 'UTC')::date");
-    /* Each extension has one user and one store, so "the latest" is unambiguous. */
-    expect_same(c, "voip_cdr_rollup_ext_day",
-                "SELECT tenant_id, ext_number, (start_ts AT TIME ZONE 'UTC')::date, "
-                "direction, " MEASURES_RECOMPUTED
-                ", (array_agg(user_id ORDER BY start_ts DESC))[1], "
-                "(array_agg(store_id ORDER BY start_ts DESC))[1] "
-                "FROM voip_cdr WHERE ext_number IS NOT NULL GROUP BY 1, 2, 3, 4",
-                "SELECT tenant_id, ext_number, day, direction, " MEASURES_STORED
-                ", user_id, store_id FROM voip_cdr_rollup_ext_day");
+    expect_rollup(c, "voip_cdr_rollup_store_hour", "tenant_id, hour, store_id, direction", "",
+                  ORACLE_STORE_HOUR("true"));
+    expect_rollup(c, "voip_cdr_rollup_store_day", "tenant_id, day, store_id, direction", "",
+                  ORACLE_STORE_DAY("true"));
+    /* Each extension has one user, so its latest is the same whatever order batches came in. */
+    expect_rollup(c, "voip_cdr_rollup_ext_day", "tenant_id, day, ext_number",
+                  ", in_missed, user_id", ORACLE_EXT_DAY("true"));
+    expect_rollup(c, "voip_cdr_rollup_ext_month", "tenant_id, month, ext_number",
+                  ", in_missed, user_id", ORACLE_EXT_MONTH("true"));
     expect_same(c, "voip_callback_state", ORACLE_CALLBACK_STATE("true"),
                 "SELECT " ORACLE_CALLBACK_COLUMNS " FROM voip_callback_state");
     expect_same(c, "voip_stores",
