@@ -411,6 +411,7 @@ int analytics_stmt(analytics_kind kind, const query_params *p, sql_stmt *out, ch
         out->sql = by_agent_sql;
         break;
     case ANALYTICS_MISSED:
+        /* Planned for its values: the range is named by its expressions (MISSED_CTE). */
         out->sql = p->only_unique ? missed_unique_sql : missed_sql;
         break;
     case ANALYTICS_QOS:
@@ -433,6 +434,8 @@ int analytics_stmt(analytics_kind kind, const query_params *p, sql_stmt *out, ch
         cdr_errf(err, errlen, "to: required");
         return -1;
     }
+    /* The KPI statements see their values only through the range CTE: one plan serves all. */
+    out->prepare = kind != ANALYTICS_MISSED;
     out->n = N_PARAMS;
     set_value(out, 0, NULL); /* the tenant: the caller may set it, see the top of this file */
     set_value(out, 1, p->from);

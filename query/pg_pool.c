@@ -39,6 +39,7 @@ typedef enum conn_state {
 
 /* The statements of a job's pipeline, in the order their results arrive. */
 typedef enum job_step {
+    STEP_PREPARE, /* only when the job's statement is prepared on this connection first */
     STEP_BEGIN,
     STEP_TENANT,
     STEP_QUERY,
@@ -62,6 +63,7 @@ struct pg_job {
     char *tenant;
     char timeout_text[32]; /* statement_timeout of its transaction, in ms */
     char *sql;
+    const char *plan_key; /* pg_query's 'sql' when prepared ('prepare'), else NULL */
     int n_params;
     char **values;
     pg_row_fn on_row;
@@ -88,6 +90,12 @@ struct pg_conn {
     int backoff_ms;
     pg_job *job;
     job_step step;
+    /* The statements prepared on this session (their pg_query 'sql' pointers), named "p<i>";
+     * 'n_prepared' counts them, 'preparing' the one whose PREPARE is in the running pipeline
+     * (-1: none). Forgotten when the session is lost. */
+    const char *prepared[PG_POOL_PREPARED_MAX];
+    int n_prepared;
+    int preparing;
 };
 
 struct pg_pool {
@@ -338,6 +346,8 @@ static void conn_setup(pg_conn *c)
     char msg[ERROR_MAX];
     const char *params[1] = {c->pool->timeout_text};
     PQsetNoticeProcessor(c->pg, notice_cb, c);
+    c->n_prepared = 0;
+    c->preparing = -1;
     if (PQsetnonblocking(c->pg, 1) != 0 ||
         !PQsendQueryParams(c->pg, SETUP_SQL, 1, NULL, params, NULL, NULL, 0)) {
         conn_lost(c, conn_error(c, msg, sizeof(msg)));
@@ -402,23 +412,51 @@ static void conn_set_idle(pg_conn *c)
     pool_dispatch(c->pool);
 }
 
+/* The name under which 'c' has prepared the statement of 'j' ("p<i>" in 'name'), preparing it
+ * first (PQsendPrepare, before the transaction: a prepared statement outlives its rollback) when
+ * 'c' has not yet and has room; NULL when the statement is sent unprepared. */
+static const char *conn_prepared_name(pg_conn *c, const pg_job *j, char *name, size_t len)
+{
+    if (!j->plan_key)
+        return NULL;
+    int i = 0;
+    while (i < c->n_prepared && c->prepared[i] != j->plan_key)
+        i++;
+    if (i == PG_POOL_PREPARED_MAX)
+        return NULL;
+    snprintf(name, len, "p%d", i);
+    if (i < c->n_prepared)
+        return name;
+    if (!PQsendPrepare(c->pg, name, j->sql, j->n_params, NULL))
+        return NULL;
+    c->preparing = i;
+    c->step = STEP_PREPARE;
+    return name;
+}
+
 /* Sends the whole pipeline of 'j' on idle 'c'. A failure to send means the session is broken:
  * the job fails with the connection. */
 static void conn_start(pg_conn *c, pg_job *j)
 {
-    char msg[ERROR_MAX];
+    char msg[ERROR_MAX], name[16];
     PGconn *pg = c->pg;
     const char *tenant[2] = {j->tenant, j->timeout_text};
+    const char *const *values = (const char *const *)j->values;
     c->job = j;
     c->state = CONN_BUSY;
     c->step = STEP_BEGIN;
+    c->preparing = -1;
     j->state = JOB_RUNNING;
     j->conn = c;
-    if (!PQenterPipelineMode(pg) ||
-        !PQsendQueryParams(pg, "BEGIN READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
+    if (!PQenterPipelineMode(pg)) {
+        conn_lost(c, conn_error(c, msg, sizeof(msg)));
+        return;
+    }
+    const char *prepared = conn_prepared_name(c, j, name, sizeof(name));
+    if (!PQsendQueryParams(pg, "BEGIN READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsendQueryParams(pg, TENANT_SQL, 2, NULL, tenant, NULL, NULL, 0) ||
-        !PQsendQueryParams(pg, j->sql, j->n_params, NULL, (const char *const *)j->values, NULL,
-                           NULL, 0) ||
+        !(prepared ? PQsendQueryPrepared(pg, prepared, j->n_params, values, NULL, NULL, 0)
+                   : PQsendQueryParams(pg, j->sql, j->n_params, NULL, values, NULL, NULL, 0)) ||
         !PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(pg)) {
         conn_lost(c, conn_error(c, msg, sizeof(msg)));
         return;
@@ -489,6 +527,10 @@ static bool conn_job_result(pg_conn *c, PGresult *res)
         break;
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
+        if (c->step == STEP_PREPARE && c->preparing == c->n_prepared) {
+            c->prepared[c->n_prepared++] = j->plan_key;
+            c->preparing = -1;
+        }
         if (c->step == STEP_QUERY && !j->on_row) {
             PQclear(j->res);
             j->res = res;
@@ -702,6 +744,7 @@ pg_job *pg_pool_submit(pg_pool *p, const pg_query *q)
     else
         snprintf(j->timeout_text, sizeof(j->timeout_text), "%s", p->timeout_text);
     j->sql = strdup(q->sql);
+    j->plan_key = q->prepare && !q->on_row ? q->sql : NULL;
     j->n_params = q->n_params;
     j->on_row = q->on_row;
     j->done = q->done;

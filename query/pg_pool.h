@@ -18,6 +18,10 @@ typedef struct pg_pool_config {
                       pg_pool_submit refuses (0: 1024) */
 } pg_pool_config;
 
+/* Statements a connection keeps prepared (pg_query 'prepare'); past that many, the others are
+ * sent unprepared. */
+#define PG_POOL_PREPARED_MAX 16
+
 typedef struct pg_pool pg_pool;
 typedef struct pg_job pg_job;
 
@@ -55,6 +59,12 @@ typedef struct pg_query {
     const char *const *values; /* text values (NULL = SQL NULL); copied at submit */
     pg_row_fn on_row;          /* NULL: whole result to 'done' */
     long long timeout_ms;      /* statement timeout of this job; 0: the pool's */
+    /* Prepare 'sql' once per connection and execute it prepared from then on, so that
+     * PostgreSQL can keep its plan (its generic plan, once that costs no more than planning
+     * for the values): for statements whose plan the values do not change. 'sql' must then be
+     * a text that stays the same at the same address for the pool's life (a static string):
+     * the address identifies it. Ignored with 'on_row'. */
+    bool prepare;
     pg_done_fn done;
     void *arg;
 } pg_query;

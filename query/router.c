@@ -491,6 +491,7 @@ static void handle_api(router *r, struct evhttp_request *req, endpoint ep, const
         .done = csv ? on_csv_done : on_json_done,
         .arg = q,
         .timeout_ms = csv ? r->export_timeout_ms : 0,
+        .prepare = stmt.prepare,
     };
     q->job = pg_pool_submit(r->pool, &pq);
     if (!q->job) {

@@ -72,6 +72,8 @@ static bool done_once(void *arg)
     return ((outcome *)arg)->calls > 0;
 }
 
+static bool prepare_next; /* the next submit asks for its statement to be prepared */
+
 static pg_job *submit(const char *tenant, const char *sql, int n, const char *const *values,
                       outcome *o)
 {
@@ -80,7 +82,8 @@ static pg_job *submit(const char *tenant, const char *sql, int n, const char *co
                   .n_params = n,
                   .values = values,
                   .done = on_done,
-                  .arg = o};
+                  .arg = o,
+                  .prepare = prepare_next};
     in_submit = true;
     pg_job *j = pg_pool_submit(pf.pool, &q);
     in_submit = false;
@@ -180,6 +183,63 @@ Test(pg_pool, an_sql_error_fails_the_job_and_the_connection_serves_on)
     cr_expect(n.ok, "%s", n.error);
     cr_expect_str_eq(n.value, "next");
     cr_expect_str_eq(n.sqlstate, "");
+    cr_expect_eq(pg_pool_ready(pf.pool), 1);
+}
+
+/* Runs 'sql' as a job that asks for its statement to be prepared. */
+static outcome run_prepared(const char *tenant, const char *sql, int n, const char *const *values)
+{
+    prepare_next = true;
+    outcome o = run_job(tenant, sql, n, values);
+    prepare_next = false;
+    return o;
+}
+
+static const char prepared_sql[] =
+    "SELECT $1::int * 10 + (SELECT count(*) FROM pg_prepared_statements"
+    " WHERE statement LIKE 'SELECT $1::int * 10%')";
+static const char prepared_bad_sql[] = "SELECT count(*) FROM no_such_table WHERE $1::int > 0";
+static const char listed_sql[] =
+    "SELECT string_agg(name || ':' || generic_plans || '/' || custom_plans, ',' ORDER BY name)"
+    " FROM pg_prepared_statements";
+
+Test(pg_pool, a_prepared_statement_is_prepared_once_per_connection_and_its_plan_kept)
+{
+    pool_fixture_open(&pf, 1, 5000, 0);
+    char v[8][4];
+    for (int i = 0; i < 8; i++) {
+        snprintf(v[i], sizeof(v[i]), "%d", i);
+        const char *values[1] = {v[i]};
+        outcome o = run_prepared(TENANT_A, prepared_sql, 1, values);
+        cr_assert(o.ok, "run %d: %s", i, o.error);
+        /* the value is its own, and the statement is prepared (once) from the first run on */
+        char want[8];
+        snprintf(want, sizeof(want), "%d", i * 10 + 1);
+        cr_expect_str_eq(o.value, want, "run %d", i);
+    }
+    /* the same session: one statement, executed 8 times, its generic plan used at last */
+    outcome l = run_job(TENANT_A, listed_sql, 0, NULL);
+    cr_assert(l.ok, "%s", l.error);
+    cr_expect(strncmp(l.value, "p0:", 3) == 0 && strchr(l.value, ',') == NULL, "%s", l.value);
+    long generic = strtol(l.value + 3, NULL, 10);
+    long custom = strtol(strchr(l.value, '/') + 1, NULL, 10);
+    cr_expect_eq(generic + custom, 8, "%s", l.value);
+    cr_expect_gt(generic, 0, "%s", l.value);
+
+    /* a statement PostgreSQL cannot prepare fails its job, is not taken as prepared, and the
+     * connection serves on, also for the statement prepared before */
+    const char *one[1] = {"1"};
+    for (int i = 0; i < 2; i++) {
+        outcome e = run_prepared(TENANT_A, prepared_bad_sql, 1, one);
+        cr_expect(!e.ok, "round %d", i);
+        cr_expect_str_eq(e.sqlstate, "42P01", "round %d", i);
+    }
+    outcome again = run_prepared(TENANT_A, prepared_sql, 1, one);
+    cr_expect(again.ok, "%s", again.error);
+    cr_expect_str_eq(again.value, "11");
+    outcome after = run_job(TENANT_A, listed_sql, 0, NULL);
+    cr_expect(strncmp(after.value, "p0:", 3) == 0 && strchr(after.value, ',') == NULL, "%s",
+              after.value);
     cr_expect_eq(pg_pool_ready(pf.pool), 1);
 }
 
