@@ -39,57 +39,28 @@
 
 /* The measures of a rollup row over a group of CDRs, named as the rollups' columns: calls per
  * disposition, billsec and ring time (answer_ts - start_ts, which only answered calls have) of
- * the answered ones, the QoS sums (ORACLE_REAL) and counts, and the calls with a MOS below 3.6
- * (compared as real, its stored type, so that 3.6 itself is not poor). */
-#define ORACLE_MEASURES                                                                                                                                                                 \
-    "count(*) AS calls, sum((disposition = 'ANSWERED')::int)::bigint AS answered,"                                                                                                      \
-    " sum((disposition = 'NO_ANSWER')::int)::bigint AS no_answer,"                                                                                                                      \
-    " sum((disposition = 'BUSY')::int)::bigint AS busy,"                                                                                                                                \
-    " sum((disposition = 'FAILED')::int)::bigint AS failed,"                                                                                                                            \
-    " sum(CASE WHEN disposition = 'ANSWERED' THEN billsec ELSE 0 END)::bigint AS billsec_sum,"                                                                                          \
-    " " ORACLE_REAL(                                                                                                                                                                    \
-        "sum(CASE WHEN answer_ts IS NULL THEN 0"                                                                                                                                        \
-        " ELSE extract(epoch FROM answer_ts - start_ts)::float8 END)") " AS ring_sum_s,"                                                                                                \
-                                                                       " " ORACLE_REAL(                                                                                                 \
-                                                                           "coalesce(sum(mos::"                                                                                         \
-                                                                           "float8), 0)") " AS "                                                                                        \
-                                                                                          "mos_"                                                                                        \
-                                                                                          "sum, "                                                                                       \
-                                                                                          "count("                                                                                      \
-                                                                                          "mos) "                                                                                       \
-                                                                                          "AS "                                                                                         \
-                                                                                          "mos_n,"                                                                                      \
-                                                                                          " " ORACLE_REAL(                                                                              \
-                                                                                              "co"                                                                                      \
-                                                                                              "al"                                                                                      \
-                                                                                              "es"                                                                                      \
-                                                                                              "ce"                                                                                      \
-                                                                                              "(s"                                                                                      \
-                                                                                              "um"                                                                                      \
-                                                                                              "(j"                                                                                      \
-                                                                                              "it"                                                                                      \
-                                                                                              "te"                                                                                      \
-                                                                                              "r_"                                                                                      \
-                                                                                              "ms"                                                                                      \
-                                                                                              "::"                                                                                      \
-                                                                                              "fl"                                                                                      \
-                                                                                              "oa"                                                                                      \
-                                                                                              "t8"                                                                                      \
-                                                                                              "),"                                                                                      \
-                                                                                              " 0"                                                                                      \
-                                                                                              ")") " AS jitter_sum,"                                                                    \
-                                                                                                   " count(jitter_ms) AS jitter_n,"                                                     \
-                                                                                                   " " ORACLE_REAL(                                                                     \
-                                                                                                       "coalesce(sum(loss_pct::float8), 0)") " AS loss_sum, count(loss_pct) AS loss_n," \
-                                                                                                                                             " count(CASE WHEN mos < real '3.6' THEN 1 END) AS poor_mos_n"
+ * the answered ones, the QoS sums (rounded as ORACLE_REAL does) and counts, and the calls with a
+ * MOS below 3.6 (compared as real, its stored type, so that 3.6 itself is not poor). */
+#define ORACLE_MEASURES                                                                            \
+    "count(*) AS calls, sum((disposition = 'ANSWERED')::int)::bigint AS answered,"                 \
+    " sum((disposition = 'NO_ANSWER')::int)::bigint AS no_answer,"                                 \
+    " sum((disposition = 'BUSY')::int)::bigint AS busy,"                                           \
+    " sum((disposition = 'FAILED')::int)::bigint AS failed,"                                       \
+    " sum(CASE WHEN disposition = 'ANSWERED' THEN billsec ELSE 0 END)::bigint AS billsec_sum,"     \
+    " round(sum(CASE WHEN answer_ts IS NULL THEN 0"                                                \
+    "  ELSE extract(epoch FROM answer_ts - start_ts)::float8 END)::numeric, 6) AS ring_sum_s,"     \
+    " round(coalesce(sum(mos::float8), 0)::numeric, 6) AS mos_sum, count(mos) AS mos_n,"           \
+    " round(coalesce(sum(jitter_ms::float8), 0)::numeric, 6) AS jitter_sum,"                       \
+    " count(jitter_ms) AS jitter_n,"                                                               \
+    " round(coalesce(sum(loss_pct::float8), 0)::numeric, 6) AS loss_sum,"                          \
+    " count(loss_pct) AS loss_n,"                                                                  \
+    " count(CASE WHEN mos < real '3.6' THEN 1 END) AS poor_mos_n"
 
 /* A rollup table's measure columns as ORACLE_MEASURES gives them. */
 #define ORACLE_MEASURE_COLUMNS                                                                     \
-    "calls, answered, no_answer, busy, failed, billsec_sum, " ORACLE_REAL(                         \
-        "ring_sum_s") ", " ORACLE_REAL("mos_sum") ", mos_n, " ORACLE_REAL("jitter_sum") ", "       \
-                                                                                        "jitter_"  \
-                                                                                        "n,"       \
-                                                                                        " " ORACLE_REAL("loss_sum") ", loss_n, poor_mos_n"
+    "calls, answered, no_answer, busy, failed, billsec_sum, round(ring_sum_s::numeric, 6),"        \
+    " round(mos_sum::numeric, 6), mos_n, round(jitter_sum::numeric, 6), jitter_n,"                 \
+    " round(loss_sum::numeric, 6), loss_n, poor_mos_n"
 
 /* A store rollup as (tenant_id, 'bucket', store_id, direction, ORACLE_MEASURES) from the CDRs
  * of voip_cdr that satisfy 'cond', 'bucket' being the column named so, of the value 'expr' of
