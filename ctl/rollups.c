@@ -133,7 +133,8 @@ bool rollups_day_parse(const char *s, long *days)
 }
 
 /* Runs the step 'sql' with the range 'params' and stores the bigint columns of its one row in
- * 'out' ('n_out' of them). Returns 0, or -1 with 'err' naming 'what' and the server's message. */
+ * 'out' ('n_out' of them; with none, a statement without rows such as a DELETE). Returns 0, or
+ * -1 with 'err' naming 'what' and the server's message. */
 static int step(PGconn *conn, const char *what, const char *sql, const char *const *params,
                 long long *out, int n_out, char *err, size_t errlen)
 {
@@ -144,7 +145,7 @@ static int step(PGconn *conn, const char *what, const char *sql, const char *con
         return -1;
     }
     int rc = 0;
-    if (PQntuples(r) != 1 || PQnfields(r) < n_out) {
+    if (n_out > 0 && (PQntuples(r) != 1 || PQnfields(r) < n_out)) {
         snprintf(err, errlen, "%s: unexpected answer from the server", what);
         rc = -1;
     }
@@ -182,30 +183,18 @@ int rollups_rebuild(PGconn *conn, const char *from, const char *to, rollups_resu
         snprintf(err, errlen, "cannot lock the rollup tables: %s", msg);
         goto done;
     }
-    r = pgu_query(conn, delete_store_sql, 2, range, msg, sizeof(msg));
-    if (!r) {
-        snprintf(err, errlen, "cannot delete the store-hour rollup rows: %s", msg);
+    if (step(conn, "cannot delete the store-hour rollup rows", delete_store_sql, range, NULL, 0,
+             err, errlen) != 0)
         goto done;
-    }
-    PQclear(r);
-    r = pgu_query(conn, delete_store_day_sql, 2, range, msg, sizeof(msg));
-    if (!r) {
-        snprintf(err, errlen, "cannot delete the store-day rollup rows: %s", msg);
+    if (step(conn, "cannot delete the store-day rollup rows", delete_store_day_sql, range, NULL, 0,
+             err, errlen) != 0)
         goto done;
-    }
-    PQclear(r);
-    r = pgu_query(conn, delete_ext_sql, 2, range, msg, sizeof(msg));
-    if (!r) {
-        snprintf(err, errlen, "cannot delete the extension-day rollup rows: %s", msg);
+    if (step(conn, "cannot delete the extension-day rollup rows", delete_ext_sql, range, NULL, 0,
+             err, errlen) != 0)
         goto done;
-    }
-    PQclear(r);
-    r = pgu_query(conn, delete_ext_month_sql, 2, range, msg, sizeof(msg));
-    if (!r) {
-        snprintf(err, errlen, "cannot delete the extension-month rollup rows: %s", msg);
+    if (step(conn, "cannot delete the extension-month rollup rows", delete_ext_month_sql, range,
+             NULL, 0, err, errlen) != 0)
         goto done;
-    }
-    PQclear(r);
     if (step(conn, "cannot insert the store-hour rollup rows", insert_store_sql, range, store, 2,
              err, errlen) != 0)
         goto done;

@@ -1,8 +1,7 @@
 /* analytics.c - the KPI endpoints. Each statement reads the rollups for the whole buckets inside
  * the range (UTC days of the daily store rollup, the UTC hours around them of the hourly one;
  * UTC months and days of the extension rollups for by-agent) and voip_cdr only for the partial
- * buckets at
- * its edges, so that a month costs days, not calls.
+ * buckets at its edges, so that a month costs days, not calls.
  *
  * Every statement takes the same parameters:
  *   $1 tenant (uuid text; NULL: the transaction's app.tenant_id, which the pool sets to the

@@ -90,12 +90,11 @@ struct pg_conn {
     int backoff_ms;
     pg_job *job;
     job_step step;
-    /* The statements prepared on this session (their pg_query 'sql' pointers), named "p<i>";
-     * 'n_prepared' counts them, 'preparing' the one whose PREPARE is in the running pipeline
-     * (-1: none). Forgotten when the session is lost. */
+    /* The statements prepared on this session (their pg_query 'sql' pointers), named "p<i>"
+     * after their index; a PREPARE in the running pipeline (step STEP_PREPARE) is for index
+     * 'n_prepared'. Forgotten when the session is lost. */
     const char *prepared[PG_POOL_PREPARED_MAX];
     int n_prepared;
-    int preparing;
 };
 
 struct pg_pool {
@@ -347,7 +346,6 @@ static void conn_setup(pg_conn *c)
     const char *params[1] = {c->pool->timeout_text};
     PQsetNoticeProcessor(c->pg, notice_cb, c);
     c->n_prepared = 0;
-    c->preparing = -1;
     if (PQsetnonblocking(c->pg, 1) != 0 ||
         !PQsendQueryParams(c->pg, SETUP_SQL, 1, NULL, params, NULL, NULL, 0)) {
         conn_lost(c, conn_error(c, msg, sizeof(msg)));
@@ -429,7 +427,6 @@ static const char *conn_prepared_name(pg_conn *c, const pg_job *j, char *name, s
         return name;
     if (!PQsendPrepare(c->pg, name, j->sql, j->n_params, NULL))
         return NULL;
-    c->preparing = i;
     c->step = STEP_PREPARE;
     return name;
 }
@@ -445,7 +442,6 @@ static void conn_start(pg_conn *c, pg_job *j)
     c->job = j;
     c->state = CONN_BUSY;
     c->step = STEP_BEGIN;
-    c->preparing = -1;
     j->state = JOB_RUNNING;
     j->conn = c;
     if (!PQenterPipelineMode(pg)) {
@@ -527,10 +523,8 @@ static bool conn_job_result(pg_conn *c, PGresult *res)
         break;
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK:
-        if (c->step == STEP_PREPARE && c->preparing == c->n_prepared) {
+        if (c->step == STEP_PREPARE)
             c->prepared[c->n_prepared++] = j->plan_key;
-            c->preparing = -1;
-        }
         if (c->step == STEP_QUERY && !j->on_row) {
             PQclear(j->res);
             j->res = res;
