@@ -364,6 +364,37 @@ Test(writer_basic, duplicates_are_stored_and_counted_once)
     writer_stop();
 }
 
+/* A batch naming a store by the name it already has leaves the row alone, not even locked (a
+ * lock would hold a second writer until this one commits); a new name replaces it. */
+Test(writer_basic, store_names_change_only_when_they_differ)
+{
+    writer_start(NULL);
+    add_calls((const int[]){0}, 1, false);
+    stream_drain();
+    const char *const xmin_sql = "SELECT xmin::text::bigint FROM voip_stores";
+    long long xmin0 = pg_scalar(xmin_sql, 0, NULL);
+
+    add_calls((const int[]){1}, 1, false); /* the same store, the same name */
+    stream_drain();
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 2);
+    cr_expect_eq(pg_scalar(xmin_sql, 0, NULL), xmin0, "an unchanged name rewrote the row");
+    cr_expect_eq(pg_scalar("SELECT xmax::text::bigint FROM voip_stores", 0, NULL), 0,
+                 "an unchanged name locked the row");
+
+    call renamed = calls[1];
+    renamed.call_id = "c2-renamed";
+    renamed.store_name = "Roma Termini";
+    cdr_buf rows = {0};
+    append_call(&rows, &renamed);
+    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    cdr_buf_free(&rows);
+    stream_drain();
+    expect_row("SELECT store_id, name FROM voip_stores", 0, NULL,
+               (const char *const[]){STORE_1, "Roma Termini"}, 2, "the new name");
+    cr_expect_neq(pg_scalar(xmin_sql, 0, NULL), xmin0, "a new name left the row as it was");
+    writer_stop();
+}
+
 Test(writer_basic, a_redelivered_entry_is_stored_once)
 {
     /* Two reject rows as ingest writes them, and a CDR, each entry under a fixed id so that it
