@@ -236,7 +236,9 @@ cdr_pg_check() {
 }
 
 # Creates a cluster in 'data' unless one is already there: trust authentication, superuser
-# postgres, UTF8. The directory is created (owned by the postgres user when root).
+# postgres, UTF8, text compared byte by byte (collation C: every text a table orders or
+# indexes is an identifier, and C.UTF-8 sorts them the same but through strcoll). The
+# directory is created (owned by the postgres user when root).
 cdr_pg_init() {
     local data=$1 locale=C out
     cdr_pg_check
@@ -252,7 +254,7 @@ cdr_pg_init() {
         locale=C.UTF-8
     fi
     out=$(cdr_as_pg "$CDR_PG_BIN/initdb" -D "$data" -A trust -U postgres -E UTF8 \
-        --locale="$locale" 2>&1) || {
+        --locale="$locale" --lc-collate=C 2>&1) || {
         printf '%s\n' "$out" | tail -n 20 >&2
         cdr_die "initdb failed for $data"
     }
