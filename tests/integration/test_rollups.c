@@ -96,42 +96,7 @@ static const char ext_month_rows_sql[] = ORACLE_EXT_ROWS("month") " WHERE " IN_M
 
 /* The store-hour rows of the days [$1, $2] summed per UTC day, as store_day_rows_sql. */
 static const char store_hours_by_day_sql[] =
-    "SELECT tenant_id, " HOUR_DAY ", store_id, direction, sum(calls), sum(answered),"
-    "   sum(no_answer), sum(busy), sum(failed), sum(billsec_sum), " ORACLE_REAL("sum(ring_sum_s)") ", " ORACLE_REAL(
-        "sum(mos_sum)") ", sum(mos_n), " ORACLE_REAL("sum(jitter_sum)") ","
-                                                                        "   "
-                                                                        "sum(jitter_n),"
-                                                                        " " ORACLE_REAL(
-                                                                            "sum(loss_sum)") ", "
-                                                                                             "sum("
-                                                                                             "loss_"
-                                                                                             "n), "
-                                                                                             "sum("
-                                                                                             "poor_"
-                                                                                             "mos_"
-                                                                                             "n)"
-                                                                                             " FROM"
-                                                                                             " voip"
-                                                                                             "_cdr_"
-                                                                                             "rollu"
-                                                                                             "p_"
-                                                                                             "store"
-                                                                                             "_hour"
-                                                                                             " WHER"
-                                                                                             "E"
-                                                                                             " " HOUR_DAY
-                                                                                             " BETW"
-                                                                                             "EEN "
-                                                                                             "$1::"
-                                                                                             "date "
-                                                                                             "AND "
-                                                                                             "$2::"
-                                                                                             "date"
-                                                                                             " GROU"
-                                                                                             "P BY "
-                                                                                             "1, "
-                                                                                             "2, "
-                                                                                             "3, 4";
+    ORACLE_STORE_HOURS_BY_DAY(HOUR_DAY " BETWEEN $1::date AND $2::date");
 
 /* What the rollups must hold from the voip_cdr rows of the UTC days [$1, $2], and for the
  * extension months from all the rows of the months that overlap them. */

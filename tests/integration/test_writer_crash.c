@@ -484,12 +484,6 @@ static void expect_same(PGconn *c, const char *what, const char *recomputed, con
     }
 }
 
-/* The measures of a rollup row, named as its columns, with the sums of reals at six decimals. */
-#define MEASURES_ROUNDED                                                                           \
-    "calls, answered, no_answer, busy, failed, billsec_sum, round(ring_sum_s::numeric, 6), "       \
-    "round(mos_sum::numeric, 6), mos_n, round(jitter_sum::numeric, 6), jitter_n, "                 \
-    "round(loss_sum::numeric, 6), loss_n, poor_mos_n"
-
 /* The rollup 'table', its rows keyed by the columns 'key' and holding the measures then the
  * columns 'extra' (with a leading comma, or ""), against 'oracle', its recomputation from
  * voip_cdr under the same column names. */
@@ -498,10 +492,10 @@ static void expect_rollup(PGconn *c, const char *table, const char *key, const c
 {
     char recomputed[4096], stored[1024];
     int n = snprintf(recomputed, sizeof(recomputed),
-                     "SELECT %s, " MEASURES_ROUNDED "%s FROM (%s) AS o", key, extra, oracle);
+                     "SELECT %s, " ORACLE_MEASURE_COLUMNS "%s FROM (%s) AS o", key, extra, oracle);
     cr_assert(n > 0 && (size_t)n < sizeof(recomputed), "%s: the recomputation does not fit", table);
-    n = snprintf(stored, sizeof(stored), "SELECT %s, " MEASURES_ROUNDED "%s FROM %s", key, extra,
-                 table);
+    n = snprintf(stored, sizeof(stored), "SELECT %s, " ORACLE_MEASURE_COLUMNS "%s FROM %s", key,
+                 extra, table);
     cr_assert(n > 0 && (size_t)n < sizeof(stored), "%s: the query does not fit", table);
     expect_same(c, table, recomputed, stored);
 }

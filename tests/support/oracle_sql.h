@@ -34,13 +34,11 @@
     "make_date(extract(year FROM start_ts AT TIME ZONE 'UTC')::int,"                               \
     " extract(month FROM start_ts AT TIME ZONE 'UTC')::int, 1)"
 
-/* A float sum, rounded so that sums of the same values added in another order compare equal. */
-#define ORACLE_REAL(x) "round((" x ")::numeric, 6)"
-
 /* The measures of a rollup row over a group of CDRs, named as the rollups' columns: calls per
  * disposition, billsec and ring time (answer_ts - start_ts, which only answered calls have) of
- * the answered ones, the QoS sums (rounded as ORACLE_REAL does) and counts, and the calls with a
- * MOS below 3.6 (compared as real, its stored type, so that 3.6 itself is not poor). */
+ * the answered ones, the QoS sums and counts, and the calls with a MOS below 3.6 (compared as
+ * real, its stored type, so that 3.6 itself is not poor). Every float sum here and below is
+ * rounded to 6 decimals, so that sums of the same values added in another order compare equal. */
 #define ORACLE_MEASURES                                                                            \
     "count(*) AS calls, sum((disposition = 'ANSWERED')::int)::bigint AS answered,"                 \
     " sum((disposition = 'NO_ANSWER')::int)::bigint AS no_answer,"                                 \
@@ -75,6 +73,17 @@
 #define ORACLE_STORE_ROWS(bucket)                                                                  \
     "SELECT tenant_id, " bucket ", store_id, direction, " ORACLE_MEASURE_COLUMNS                   \
     " FROM voip_cdr_rollup_store_" bucket
+
+/* The store-hour rollup's rows summed per UTC day, in the columns of ORACLE_STORE_ROWS("day"),
+ * for the hours that satisfy 'cond' (on the table's columns): what the store-day rollup must
+ * hold. */
+#define ORACLE_STORE_HOURS_BY_DAY(cond)                                                            \
+    "SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, store_id, direction,"                      \
+    " sum(calls), sum(answered), sum(no_answer), sum(busy), sum(failed), sum(billsec_sum),"        \
+    " round(sum(ring_sum_s)::numeric, 6), round(sum(mos_sum)::numeric, 6), sum(mos_n),"            \
+    " round(sum(jitter_sum)::numeric, 6), sum(jitter_n), round(sum(loss_sum)::numeric, 6),"        \
+    " sum(loss_n), sum(poor_mos_n)"                                                                \
+    " FROM voip_cdr_rollup_store_hour WHERE " cond " GROUP BY 1, 2, 3, 4"
 
 /* The columns of an extension rollup after its key. */
 #define ORACLE_EXT_COLUMNS ORACLE_MEASURE_COLUMNS ", in_missed, user_id"
