@@ -62,9 +62,11 @@ static const char copy_rej_sql[] =
 /* Step 4 of docs/writer.md after the COPY: everything below the INSERT into voip_cdr reads only
  * the rows it RETURNs, so a CDR already stored (a redelivery, a retry, a duplicate in the batch)
  * is counted nowhere. Store names are taken from every staged row: the latest name seen wins.
- * A store whose name is already the one stored is left out before the upsert, which would lock
- * its row even without changing it: every batch names most stores, and that lock would make a
- * second writer wait for this one's COMMIT (and write a WAL record per store).
+ * Only the stores of which some staged row carries a name other than the stored one are looked
+ * at (usually none: a hashed anti-join, where finding each store's latest row sorts the whole
+ * batch), and the upsert leaves out a store whose latest name is the stored one: it would lock
+ * the row even without changing it, which would make a second writer wait for this one's COMMIT
+ * (and write a WAL record per store).
  * Answers one row: CDRs inserted, ingest rejects stored, writer rejects stored. */
 static const char batch_sql[] =
     "WITH ins AS ("
@@ -104,13 +106,13 @@ static const char batch_sql[] =
     " GROUP BY 1, 2 ORDER BY 1, 2"
     "  " ROLLUP_CALLBACK_UPSERT "), stores AS ("
     "  INSERT INTO public.voip_stores AS s (tenant_id, store_id, name)"
-    "  SELECT * FROM ("
-    "    SELECT DISTINCT ON (tenant_id, store_id) tenant_id, store_id, store_name"
-    "      FROM " STAGE_CDR
-    "     WHERE tenant_id IS NOT NULL AND store_id IS NOT NULL AND store_name IS NOT NULL"
-    "     ORDER BY tenant_id, store_id, ingested_at DESC, start_ts DESC) n"
-    "   WHERE NOT EXISTS (SELECT FROM public.voip_stores k WHERE k.tenant_id = n.tenant_id"
-    "       AND k.store_id = n.store_id AND k.name = n.store_name)"
+    "  SELECT DISTINCT ON (tenant_id, store_id) tenant_id, store_id, store_name"
+    "    FROM " STAGE_CDR "   WHERE store_name IS NOT NULL AND (tenant_id, store_id) IN ("
+    "       SELECT tenant_id, store_id FROM " STAGE_CDR " n"
+    "        WHERE tenant_id IS NOT NULL AND store_id IS NOT NULL AND store_name IS NOT NULL"
+    "          AND NOT EXISTS (SELECT FROM public.voip_stores k WHERE k.tenant_id = n.tenant_id"
+    "              AND k.store_id = n.store_id AND k.name = n.store_name))"
+    "   ORDER BY tenant_id, store_id, ingested_at DESC, start_ts DESC"
     "  ON CONFLICT (tenant_id, store_id) DO UPDATE SET name = excluded.name, updated_at = now()"
     "   WHERE s.name IS DISTINCT FROM excluded.name"
     "), rejects AS ("

@@ -395,6 +395,47 @@ Test(writer_basic, store_names_change_only_when_they_differ)
     writer_stop();
 }
 
+/* Adds calls 0 (09:12) and 1 (09:40) of store 1 in one entry, named 'early' and 'late'. */
+static void add_named_pair(const char *early, const char *late)
+{
+    call first = calls[0], second = calls[1];
+    first.store_name = early;
+    second.store_name = late;
+    cdr_buf rows = {0};
+    append_call(&rows, &first);
+    append_call(&rows, &second);
+    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    cdr_buf_free(&rows);
+}
+
+/* Within a batch the name of the latest row wins, whether or not earlier rows differ from the
+ * stored name; rows already stored (resent here) still carry names. */
+Test(writer_basic, the_latest_name_of_a_batch_wins)
+{
+    writer_start(NULL);
+    add_calls((const int[]){0}, 1, false);
+    stream_drain();
+    const char *const name_sql = "SELECT name FROM voip_stores WHERE store_id = $1";
+    const char *const store[] = {STORE_1};
+
+    add_named_pair("Roma Nord", "Roma Centro");
+    stream_drain();
+    expect_row(name_sql, 1, store, (const char *const[]){"Roma Centro"}, 1,
+               "an earlier row's other name replaced the latest");
+
+    add_named_pair("Roma Centro", "Roma Sud");
+    stream_drain();
+    expect_row(name_sql, 1, store, (const char *const[]){"Roma Sud"}, 1,
+               "the latest row's new name");
+
+    add_named_pair("Roma Est", "Roma Ovest");
+    stream_drain();
+    expect_row(name_sql, 1, store, (const char *const[]){"Roma Ovest"}, 1,
+               "two new names: the latest");
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), 2);
+    writer_stop();
+}
+
 Test(writer_basic, a_redelivered_entry_is_stored_once)
 {
     /* Two reject rows as ingest writes them, and a CDR, each entry under a fixed id so that it
