@@ -18,8 +18,9 @@
  *   rows  PostgreSQL COPY text rows ('\n'-terminated, tab-separated, \N for NULL, backslash
  *         escapes), in CDR_CODEC_CDR_COLUMNS or CDR_CODEC_REJECT_COLUMNS order; with
  *         "copy+zstd" one zstd frame of those rows, its content size recorded in the frame.
- * The writer feeds 'rows' to COPY without looking inside, so the ingest side does all the
- * parsing and the writer none. Docs: docs/stream-format.md. */
+ * The ingest side does all the JSON work and validation; the writer only turns each CDR row
+ * into PostgreSQL's binary COPY form (ingest/copy_binary.c), or sends it as it is. Docs:
+ * docs/stream-format.md. */
 #define CDR_CODEC_VERSION     "1"
 #define CDR_CODEC_KIND_CDR    "cdr"
 #define CDR_CODEC_KIND_REJECT "reject"

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cdr_codec.h"
+#include "copy_binary.h"
 #include "errfmt.h"
 #include "log.h"
 #include "rollup_sql.h"
@@ -35,6 +36,8 @@ static const char create_sql[] =
     "CREATE TEMP TABLE reject_stage (LIKE public.voip_cdr_rejects_staging) ON COMMIT DELETE ROWS";
 
 static const char copy_cdr_sql[] = "COPY " STAGE_CDR " (" CDR_CODEC_CDR_COLUMNS ") FROM STDIN";
+static const char copy_cdr_binary_sql[] =
+    "COPY " STAGE_CDR " (" CDR_CODEC_CDR_COLUMNS ") FROM STDIN " COPY_BINARY_OPTIONS;
 static const char copy_rej_sql[] =
     "COPY " STAGE_REJ " (" CDR_CODEC_REJECT_COLUMNS ", entry_id, entry_seq) FROM STDIN";
 
@@ -129,6 +132,8 @@ static const char batch_sql[] =
 struct pg_batch {
     char *url;
     PGconn *conn;
+    cdr_buf binary;        /* CDR rows in binary COPY form, a chunk at a time */
+    cdr_buf fields;        /* the fields of the row being converted */
     char where[WHERE_MAX]; /* user@host:port/db, never the password */
     bool in_outage;
     bool ever_connected;
@@ -138,6 +143,7 @@ typedef enum tx_result {
     TX_OK,    /* committed, or nothing to do */
     TX_DATA,  /* a row was refused: rolled back, 'reason' says why */
     TX_RETRY, /* rolled back or the session is gone: 'err' says why */
+    TX_TEXT,  /* a CDR row is not in a form copy_binary converts: rolled back, send it as text */
 } tx_result;
 
 /* Copies 'src' to 'dst' from 'at', turning each run of newlines and tabs into one space, so
@@ -240,6 +246,8 @@ void pg_batch_destroy(pg_batch *pb)
     if (!pb)
         return;
     PQfinish(pb->conn);
+    cdr_buf_free(&pb->binary);
+    cdr_buf_free(&pb->fields);
     free(pb->url);
     free(pb);
 }
@@ -350,23 +358,66 @@ static bool put(PGconn *conn, const char *p, size_t len)
     return PQputCopyData(conn, p, (int)len) == 1;
 }
 
+/* Sends the CDR rows of [lo, hi) of 'b' not done in binary COPY form, a chunk at a time.
+ * Returns false when a row could not be sent, with '*as_text' set when the cause is a row not
+ * in a form copy_binary converts. */
+static bool send_binary(pg_batch *pb, const writer_batch *b, int lo, int hi, bool *as_text)
+{
+    cdr_buf *out = &pb->binary;
+    cdr_buf_reset(out);
+    if (copy_binary_header(out) != 0)
+        return false;
+    for (int i = lo; i < hi; i++) {
+        const wb_row *row = &b->rows[i];
+        if (row->done || row->table != WB_CDR)
+            continue;
+        copy_binary_result c =
+            copy_binary_cdr_row(out, b->text.data + row->off, row->len - 1, &pb->fields);
+        if (c == COPY_BINARY_TEXT) {
+            LOG_DEBUG(COMPONENT,
+                      "entry %s row %d is not in the form cdr-ingest writes: its rows "
+                      "go to PostgreSQL as text",
+                      b->entries[row->entry].id, row->seq);
+            *as_text = true;
+            return false;
+        }
+        if (c != COPY_BINARY_OK)
+            return false;
+        if (out->len >= COPY_CHUNK) {
+            if (!put(pb->conn, out->data, out->len))
+                return false;
+            cdr_buf_reset(out);
+        }
+    }
+    return copy_binary_trailer(out) == 0 && put(pb->conn, out->data, out->len);
+}
+
 /* COPYs the rows of [lo, hi) of 'b' bound for 'table' and not done ('expect' of them) with
- * 'sql'. Returns 0, or -1 with the failed result in '*failed' (may be NULL), or with
- * '*short_copy' set and 'reason' filled when PostgreSQL stored fewer rows than were sent (a row
- * that reads as the end-of-data marker "\." would silently end the COPY). */
-static int copy_rows(PGconn *conn, const writer_batch *b, int lo, int hi, wb_table table,
-                     const char *sql, long long expect, PGresult **failed, bool *short_copy,
+ * 'sql', in binary form when 'binary' (CDR rows only). Returns 0; 1 when a row is not in a
+ * form copy_binary converts (the COPY failed: the transaction must be rolled back); or -1 with
+ * the failed result in '*failed' (may be NULL), or with '*short_copy' set and 'reason' filled
+ * when PostgreSQL stored fewer rows than were sent (a text row that reads as the end-of-data
+ * marker "\." would silently end the COPY). */
+static int copy_rows(pg_batch *pb, const writer_batch *b, int lo, int hi, wb_table table,
+                     bool binary, long long expect, PGresult **failed, bool *short_copy,
                      char *reason, size_t rlen)
 {
+    PGconn *conn = pb->conn;
+    const char *sql =
+        table == WB_CDR ? (binary ? copy_cdr_binary_sql : copy_cdr_sql) : copy_rej_sql;
     PGresult *r = PQexec(conn, sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         *failed = r;
         return -1;
     }
     PQclear(r);
+    bool ok = true, as_text = false;
+    if (binary && table == WB_CDR) {
+        ok = send_binary(pb, b, lo, hi, &as_text);
+        lo = hi; /* nothing is left for the text loop below */
+    }
     /* Consecutive rows lie back to back in the batch's text: sent in chunks, not row by row. */
     size_t start = 0, len = 0;
-    bool ok = true;
     for (int i = lo; i < hi && ok; i++) {
         const wb_row *row = &b->rows[i];
         if (row->done || row->table != table)
@@ -382,10 +433,16 @@ static int copy_rows(PGconn *conn, const writer_batch *b, int lo, int hi, wb_tab
     }
     if (ok && len > 0)
         ok = put(conn, b->text.data + start, len);
-    (void)PQputCopyEnd(conn, ok ? NULL : "the writer could not send every row");
+    (void)PQputCopyEnd(conn, ok        ? NULL
+                             : as_text ? "a row goes as text instead"
+                                       : "the writer could not send every row");
     r = PQgetResult(conn);
     for (PGresult *more; (more = PQgetResult(conn));)
         PQclear(more);
+    if (as_text && PQstatus(conn) == CONNECTION_OK) {
+        PQclear(r);
+        return 1;
+    }
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         *failed = r;
         return -1;
@@ -413,9 +470,28 @@ static bool run(PGconn *conn, const char *sql, ExecStatusType want, PGresult **o
     return true;
 }
 
-/* Writes the rows of [lo, hi) not done yet in one transaction. */
-static tx_result run_tx(pg_batch *pb, writer_batch *b, int lo, int hi, pg_batch_result *res,
-                        char *reason, size_t rlen, char *err, size_t errlen)
+/* ROLLBACK of the transaction in progress. False when that failed: the session is dropped and
+ * 'err' says why. */
+static bool rollback(pg_batch *pb, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(pb->conn, "ROLLBACK");
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        PQclear(r);
+        return true;
+    }
+    char why[ERR_MAX];
+    pg_error_text(pb->conn, r, why, sizeof(why));
+    PQclear(r);
+    cdr_errf(err, errlen, "%s", why);
+    pg_batch_lost(pb, why);
+    return false;
+}
+
+/* Writes the rows of [lo, hi) not done yet in one transaction, the CDR rows in binary COPY
+ * form when 'binary'. */
+static tx_result run_tx_as(pg_batch *pb, writer_batch *b, int lo, int hi, bool binary,
+                           pg_batch_result *res, char *reason, size_t rlen, char *err,
+                           size_t errlen)
 {
     long long n_cdr = 0, n_rej = 0;
     for (int i = lo; i < hi; i++) {
@@ -436,11 +512,15 @@ static tx_result run_tx(pg_batch *pb, writer_batch *b, int lo, int hi, pg_batch_
         goto fail;
     PQclear(r);
     r = NULL;
-    if (n_cdr > 0 &&
-        copy_rows(conn, b, lo, hi, WB_CDR, copy_cdr_sql, n_cdr, &r, &short_copy, reason, rlen) != 0)
-        goto fail;
-    if (n_rej > 0 && copy_rows(conn, b, lo, hi, WB_REJECT, copy_rej_sql, n_rej, &r, &short_copy,
-                               reason, rlen) != 0)
+    if (n_cdr > 0) {
+        int c = copy_rows(pb, b, lo, hi, WB_CDR, binary, n_cdr, &r, &short_copy, reason, rlen);
+        if (c == 1)
+            return rollback(pb, err, errlen) ? TX_TEXT : TX_RETRY;
+        if (c != 0)
+            goto fail;
+    }
+    if (n_rej > 0 &&
+        copy_rows(pb, b, lo, hi, WB_REJECT, false, n_rej, &r, &short_copy, reason, rlen) != 0)
         goto fail;
     if (!run(conn, batch_sql, PGRES_TUPLES_OK, &r))
         goto fail;
@@ -485,16 +565,8 @@ fail:;
         pg_batch_lost(pb, reason);
         return TX_RETRY;
     }
-    r = PQexec(conn, "ROLLBACK");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        char why[ERR_MAX];
-        pg_error_text(conn, r, why, sizeof(why));
-        PQclear(r);
-        cdr_errf(err, errlen, "%s", why);
-        pg_batch_lost(pb, why);
+    if (!rollback(pb, err, errlen))
         return TX_RETRY;
-    }
-    PQclear(r);
     if (kind == PG_ERR_DATA)
         return TX_DATA;
     cdr_errf(err, errlen, "%s", reason);
@@ -505,6 +577,15 @@ other:
     PQclear(r);
     cdr_errf(err, errlen, "%s", reason);
     return TX_RETRY;
+}
+
+/* Writes the rows of [lo, hi) not done yet in one transaction: the CDR rows in binary COPY
+ * form, or as text when one of them is not in a form copy_binary converts. */
+static tx_result run_tx(pg_batch *pb, writer_batch *b, int lo, int hi, pg_batch_result *res,
+                        char *reason, size_t rlen, char *err, size_t errlen)
+{
+    tx_result t = run_tx_as(pb, b, lo, hi, true, res, reason, rlen, err, errlen);
+    return t == TX_TEXT ? run_tx_as(pb, b, lo, hi, false, res, reason, rlen, err, errlen) : t;
 }
 
 /* Writes [lo, hi), halving it on a refused row until that row stands alone. */

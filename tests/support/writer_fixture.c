@@ -105,16 +105,20 @@ void writer_start(const char *const *extra)
     snprintf(redis, sizeof(redis), "CDR_REDIS_URL=%s", wfix.redis_url);
     snprintf(key, sizeof(key), "CDR_STREAM_KEY=%s", wfix.key);
     snprintf(listen, sizeof(listen), "CDR_WRITER_METRICS_LISTEN=%s:%d", LOCALHOST, wfix.port);
-    const char *env[32] = {pg,
-                           redis,
-                           key,
-                           listen,
-                           "CDR_WRITER_CONSUMER=" WRITER_CONSUMER,
-                           "CDR_WRITER_FLUSH_MS=50",
-                           "CDR_LOG_LEVEL=info"};
-    int n = 7;
-    for (const char *const *e = extra; e && *e && n + 1 < (int)CDR_ARRAY_LEN(env); e++)
+    /* 'extra' first: the program reads the first of two settings of a variable. */
+    const char *env[32];
+    int n = 0;
+    for (const char *const *e = extra; e && *e && n + 8 < (int)CDR_ARRAY_LEN(env); e++)
         env[n++] = *e;
+    const char *const defaults[] = {pg,
+                                    redis,
+                                    key,
+                                    listen,
+                                    "CDR_WRITER_CONSUMER=" WRITER_CONSUMER,
+                                    "CDR_WRITER_FLUSH_MS=50",
+                                    "CDR_LOG_LEVEL=info"};
+    for (size_t i = 0; i < CDR_ARRAY_LEN(defaults); i++)
+        env[n++] = defaults[i];
     env[n] = NULL;
     snprintf(wfix.log, sizeof(wfix.log), "%s/writer.log", wfix.dir);
     const char *argv[] = {CDR_BIN_DIR "/cdr-writer", NULL};
