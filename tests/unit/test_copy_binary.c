@@ -3,12 +3,14 @@
  * format written here). Equality with PostgreSQL's own reading of the text is checked against a
  * real server in tests/integration/test_writer_copy.c. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
 #include "cdr_codec.h"
+#include "cdr.h"
 #include "copy_binary.h"
 #include "example_cdr.h"
 
@@ -279,6 +281,127 @@ Test(copy_binary, a_full_buffer_leaves_out_as_it_was)
     make_row(&row, -1, NULL);
     cr_expect_eq(copy_binary_cdr_row(&out, row.data, row.len, &scratch), COPY_BINARY_NOMEM);
     cr_expect_eq(out.len, 19);
+    cdr_buf_free(&row);
+    cdr_buf_free(&out);
+    cdr_buf_free(&scratch);
+}
+
+/* A small deterministic generator (xorshift64*), so that a failure repeats. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Du;
+}
+
+/* Random text of 0-40 characters: ASCII with every control character but NUL, the backslash,
+ * two-, three- and four-byte UTF-8. */
+static void random_text(char *buf, size_t cap, cdr_str *s)
+{
+    static const char *const pieces[] = {"\t",
+                                         "\n",
+                                         "\r",
+                                         "\\",
+                                         "\\N",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "\xc3\xac",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         " ",
+                                         "a",
+                                         "Z",
+                                         "9",
+                                         "{",
+                                         "\"",
+                                         "."};
+    size_t n = 0, want = rng() % 41;
+    for (size_t i = 0; i < want; i++) {
+        const char *p = pieces[rng() % (sizeof(pieces) / sizeof(pieces[0]))];
+        size_t len = strlen(p);
+        if (n + len >= cap)
+            break;
+        memcpy(buf + n, p, len);
+        n += len;
+    }
+    buf[n] = '\0';
+    s->p = buf;
+    s->len = n;
+}
+
+static void random_uuid(char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 36; i++)
+        out[i] = (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : hex[rng() % 16];
+    out[36] = '\0';
+}
+
+/* Every row cdr-ingest's encoder (cdr_codec_append_cdr) writes is converted, never sent as
+ * text: whatever the times (1970-2100, any microsecond), numbers, text and JSON. */
+Test(copy_binary, every_row_the_ingest_encoder_writes_is_converted)
+{
+    cdr_buf row = {0}, out = {0}, scratch = {0};
+    char texts[7][256];
+    for (int k = 0; k < 20000; k++) {
+        cdr_record r;
+        memset(&r, 0, sizeof(r));
+        random_uuid(r.tenant_id);
+        if (rng() % 2)
+            random_uuid(r.store_id);
+        if (rng() % 2)
+            random_uuid(r.user_id);
+        snprintf(r.sip_domain, sizeof(r.sip_domain), "tenant%d.example.it", k % 7);
+        cdr_str *strs[] = {&r.store_name, &r.call_id,    &r.from_uri,     &r.to_uri,
+                           &r.did_e164,   &r.ext_number, &r.recording_url};
+        for (int i = 0; i < 7; i++)
+            random_text(texts[i], sizeof(texts[i]), strs[i]);
+        r.direction = rng() % 2 ? CDR_DIR_IN : CDR_DIR_OUT;
+        r.disposition = (cdr_disposition)(rng() % 4);
+        int64_t span = INT64_C(4102444800) * 1000000; /* 1970 to 2100 */
+        r.start_ts = (cdr_time)(rng() % (uint64_t)span);
+        r.has_answer = rng() % 2;
+        r.answer_ts = r.start_ts + (cdr_time)(rng() % 100000000);
+        r.end_ts = r.answer_ts + (cdr_time)(rng() % 4000000000);
+        r.billsec = (int32_t)(rng() % 100000);
+        r.has_mos = rng() % 4 != 0;
+        r.mos = 1 + (double)(rng() % 401) / 100;
+        r.has_jitter = rng() % 4 != 0;
+        r.jitter_ms = (double)(rng() % 1000000) / (double)(1 + rng() % 1000);
+        r.has_loss = rng() % 4 != 0;
+        r.loss_pct = (double)(rng() % 10001) / 100;
+        cdr_time ingested = r.end_ts + (cdr_time)(rng() % 1000000);
+        json_t *meta = NULL;
+        if (rng() % 2) {
+            meta = json_object();
+            cr_assert(meta);
+            cr_assert(json_object_set_new(meta, "note",
+                                          json_stringn(r.store_name.p, r.store_name.len)) == 0);
+            cr_assert(json_object_set_new(meta, "n", json_real(r.jitter_ms)) == 0);
+            r.meta = meta;
+        }
+
+        cdr_buf_reset(&row);
+        cr_assert(cdr_codec_append_cdr(&row, &r, ingested) == 0);
+        cr_assert_eq(row.data[row.len - 1], '\n');
+        cdr_buf_reset(&out);
+        copy_binary_result c = copy_binary_cdr_row(&out, row.data, row.len - 1, &scratch);
+        cr_assert_eq(c, COPY_BINARY_OK, "row %d sent as text: %s", k, row.data);
+        tuple t;
+        read_tuple(&out, &t);
+        cr_assert_eq((int64_t)be64(t.at[C_START]), r.start_ts - INT64_C(946684800) * 1000000,
+                     "row %d: start_ts", k);
+        cr_assert_eq((int64_t)be64(t.at[C_INGESTED]), ingested - INT64_C(946684800) * 1000000);
+        cr_assert_eq(be32(t.at[C_BILLSEC]), (uint32_t)r.billsec);
+        cr_assert_eq(t.len[C_STORE_NAME], (int32_t)r.store_name.len);
+        cr_assert_arr_eq(t.at[C_STORE_NAME], r.store_name.p, r.store_name.len, "row %d", k);
+        cr_assert_eq(t.len[C_USER], r.user_id[0] ? 16 : -1);
+        cr_assert_eq(t.len[C_META] > 0, meta != NULL);
+        json_decref(meta);
+    }
     cdr_buf_free(&row);
     cdr_buf_free(&out);
     cdr_buf_free(&scratch);
