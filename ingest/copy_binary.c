@@ -41,6 +41,15 @@ static const col_type cdr_types[CDR_CODEC_CDR_NCOLS] = {
     COL_TS,    /* ingested_at */
 };
 
+const char *copy_binary_cdr_type(int i)
+{
+    static const char *const names[] = {
+        [COL_TEXT] = "text",    [COL_UUID] = "uuid", [COL_TS] = "timestamp with time zone",
+        [COL_INT4] = "integer", [COL_REAL] = "real", [COL_JSONB] = "jsonb",
+    };
+    return i >= 0 && i < CDR_CODEC_CDR_NCOLS ? names[cdr_types[i]] : NULL;
+}
+
 #define PG_EPOCH_DAYS INT64_C(10957) /* 1970-01-01 to 2000-01-01, PostgreSQL's epoch */
 #define SECS_PER_DAY  INT64_C(86400)
 #define JSONB_VERSION 1 /* the first byte of jsonb's binary form */

@@ -19,6 +19,12 @@
 /* The options that make COPY read what these functions write. */
 #define COPY_BINARY_OPTIONS "(FORMAT binary)"
 
+/* The type copy_binary_cdr_row() writes for column 'i' of CDR_CODEC_CDR_COLUMNS, as
+ * PostgreSQL's format_type() names it ("uuid", "timestamp with time zone", ...). The binary
+ * form only suits a table whose columns have exactly these types: any other type would read
+ * the bytes wrongly or refuse them. */
+const char *copy_binary_cdr_type(int i);
+
 /* Appends the header of a binary COPY stream ("PGCOPY\n\377\r\n\0", no flags, no extension).
  * Returns 0, or -1 when 'out' could not grow. */
 int copy_binary_header(cdr_buf *out) CDR_MUST_CHECK;

@@ -137,6 +137,7 @@ struct pg_batch {
     char where[WHERE_MAX]; /* user@host:port/db, never the password */
     bool in_outage;
     bool ever_connected;
+    bool binary_ok; /* the staging table's types are those copy_binary writes */
 };
 
 typedef enum tx_result {
@@ -300,6 +301,42 @@ int pg_batch_check(pg_batch *pb)
     return -1;
 }
 
+/* The types of the staging table's CDR columns, in CDR_CODEC_CDR_COLUMNS order. */
+static const char stage_types_sql[] =
+    "SELECT format_type(a.atttypid, a.atttypmod)"
+    "  FROM unnest(string_to_array(replace($1, ' ', ''), ',')) WITH ORDINALITY c (name, i)"
+    "  LEFT JOIN pg_attribute a ON a.attrelid = '" STAGE_CDR "'::regclass AND a.attname = c.name"
+    "       AND NOT a.attisdropped"
+    " ORDER BY c.i";
+
+/* Whether the staging table of 'conn' has, column by column, the types copy_binary writes. A
+ * table changed by a migration this writer does not know gets the rows as text instead. */
+static bool stage_takes_binary(PGconn *conn, const char *where)
+{
+    const char *params[1] = {CDR_CODEC_CDR_COLUMNS};
+    PGresult *r = PQexecParams(conn, stage_types_sql, 1, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == CDR_CODEC_CDR_NCOLS;
+    if (!ok) {
+        char why[ERR_MAX];
+        pg_error_text(conn, r, why, sizeof(why));
+        LOG_WARN(COMPONENT,
+                 "postgresql %s: cannot read the staging table's types (%s): CDR rows "
+                 "are sent as text",
+                 where, why);
+    }
+    for (int i = 0; ok && i < CDR_CODEC_CDR_NCOLS; i++) {
+        const char *got = PQgetisnull(r, i, 0) ? "(none)" : PQgetvalue(r, i, 0);
+        if (strcmp(got, copy_binary_cdr_type(i)) != 0) {
+            LOG_WARN(COMPONENT,
+                     "postgresql %s: staging column %d is %s, not %s: CDR rows are sent as text",
+                     where, i + 1, got, copy_binary_cdr_type(i));
+            ok = false;
+        }
+    }
+    PQclear(r);
+    return ok;
+}
+
 /* Server notices (none are expected) go to the debug log, not straight to stderr. */
 static void quiet_notice(void *arg, const char *message)
 {
@@ -343,6 +380,7 @@ int pg_batch_connect(pg_batch *pb, char *err, size_t errlen)
         return -1;
     }
     PQclear(r);
+    pb->binary_ok = stage_takes_binary(conn, pb->where);
     pb->conn = conn;
     if (pb->in_outage)
         LOG_INFO(COMPONENT, "postgresql %s: connection is back", pb->where);
@@ -439,6 +477,18 @@ static int copy_rows(pg_batch *pb, const writer_batch *b, int lo, int hi, wb_tab
     r = PQgetResult(conn);
     for (PGresult *more; (more = PQgetResult(conn));)
         PQclear(more);
+    /* PostgreSQL could not read the binary data (not expected: the types are checked at
+     * connect): the rows go as text rather than the session being dropped and the batch
+     * retried the same way for ever. */
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (binary && table == WB_CDR && !as_text && state &&
+        (strcmp(state, "08P01") == 0 || strcmp(state, "22P03") == 0) &&
+        PQstatus(conn) == CONNECTION_OK) {
+        char why[ERR_MAX];
+        pg_error_text(conn, r, why, sizeof(why));
+        LOG_WARN(COMPONENT, "binary COPY refused (%s): the rows go as text", why);
+        as_text = true;
+    }
     if (as_text && PQstatus(conn) == CONNECTION_OK) {
         PQclear(r);
         return 1;
@@ -584,7 +634,7 @@ other:
 static tx_result run_tx(pg_batch *pb, writer_batch *b, int lo, int hi, pg_batch_result *res,
                         char *reason, size_t rlen, char *err, size_t errlen)
 {
-    tx_result t = run_tx_as(pb, b, lo, hi, true, res, reason, rlen, err, errlen);
+    tx_result t = run_tx_as(pb, b, lo, hi, pb->binary_ok, res, reason, rlen, err, errlen);
     return t == TX_TEXT ? run_tx_as(pb, b, lo, hi, false, res, reason, rlen, err, errlen) : t;
 }
 

@@ -19,8 +19,10 @@
 #define USER   "aaaaaaaa-0000-4000-8000-000000000001"
 #define N      "\\N"
 
-/* What the writer logs (at debug) when a batch goes as text. */
-#define AS_TEXT "is not in the form cdr-ingest writes"
+/* What the writer logs (at debug) when a batch goes as text, and (at warn) when its staging
+ * table does not have the types of the binary form. */
+#define AS_TEXT       "is not in the form cdr-ingest writes"
+#define STAGE_AS_TEXT "staging column 15 is bigint, not integer: CDR rows are sent as text"
 
 /* The columns of voip_cdr the writer sets, compared between its rows and the oracle's. */
 #define COLUMNS                                                                                    \
@@ -245,4 +247,29 @@ Test(writer_copy, binary_rows_hold_what_postgresql_reads_from_their_text)
     cdr_buf_free(&first);
     cdr_buf_free(&second);
     cdr_buf_free(&all);
+}
+
+/* A staging table whose types differ from the binary form's (a migration this writer does not
+ * know) would read its bytes wrongly, or refuse every row: the writer sends text instead. */
+Test(writer_copy, a_staging_table_of_other_types_gets_text)
+{
+    PGresult *r = PQexec(wfix.pg, "ALTER TABLE voip_cdr_staging ALTER COLUMN billsec TYPE bigint");
+    cr_assert(itest_ok(r), "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    writer_start(NULL);
+    const size_t n_ingest = sizeof(ingest_form) / sizeof(ingest_form[0]);
+    cdr_buf rows = {0};
+    append_rows(&rows, ingest_form, n_ingest);
+    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    stream_drain();
+    cr_expect_eq(log_count(STAGE_AS_TEXT), 1, "log:\n%s", writer_log_tail());
+    cr_assert_eq(pg_scalar("SELECT count(*) FROM voip_cdr", 0, NULL), (long long)n_ingest);
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_rejects", 0, NULL), 0);
+    load_oracle(&rows);
+    cr_expect_eq(pg_scalar("SELECT count(*) FROM (SELECT " COLUMNS " FROM voip_cdr EXCEPT ALL "
+                           "SELECT " COLUMNS " FROM oracle) d",
+                           0, NULL),
+                 0);
+    writer_stop();
+    cdr_buf_free(&rows);
 }
