@@ -99,13 +99,6 @@ static void did_name(int d, char *buf, size_t len)
     snprintf(buf, len, "+39020000001%d", d);
 }
 
-static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = itest_query(c, sql, n, params);
-    cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-}
-
 /* The user of extension 'ext' at 'start'. Each extension has its own user (the last one none),
  * except before 2025-09-01: extension 1 had user 7 and the last extension user 8, so that a
  * month's user is not the next month's, and extension 2 had user 6 until 2025-08-20 12:00Z, in
@@ -194,7 +187,7 @@ static void insert_rows(PGconn *c)
         " VALUES ($1, $2, to_timestamp($3::bigint), $4, $5, $6, $7, $8, $9, $10,"
         " to_timestamp($11::bigint), to_timestamp($12::bigint), $13::int, $14, $15::real, $16,"
         " $17::real, $18::real)";
-    exec_ok(c, "BEGIN", 0, NULL);
+    fixture_exec(c, "BEGIN", 0, NULL);
     for (int i = 0; i < N_ALL; i++) {
         const row *r = &rows[i];
         char call[32], start[24], store[40], ext[16], user[40], ans[24], end[24], bs[16], num[24],
@@ -234,7 +227,7 @@ static void insert_rows(PGconn *c)
                              r->did >= 0 ? did : NULL,
                              r->jitter >= 0 ? jit : NULL,
                              r->loss >= 0 ? loss : NULL};
-        exec_ok(c, sql, 18, v);
+        fixture_exec(c, sql, 18, v);
     }
     /* names for the first two stores of each tenant; the third stays unknown */
     for (int t = 0; t < 2; t++)
@@ -243,10 +236,10 @@ static void insert_rows(PGconn *c)
             store_uuid(t, s, id, sizeof(id));
             snprintf(name, sizeof(name), "Store %c%d", t ? 'B' : 'A', s + 1);
             const char *v[3] = {t ? TENANT_B : TENANT_A, id, name};
-            exec_ok(c, "INSERT INTO voip_stores (tenant_id, store_id, name) VALUES ($1, $2, $3)", 3,
-                    v);
+            fixture_exec(
+                c, "INSERT INTO voip_stores (tenant_id, store_id, name) VALUES ($1, $2, $3)", 3, v);
         }
-    exec_ok(c, "COMMIT", 0, NULL);
+    fixture_exec(c, "COMMIT", 0, NULL);
 }
 
 static void setup(void)
@@ -644,20 +637,21 @@ Test(analytics, summary_reads_days_hours_and_edges_where_they_are_whole)
     PGconn *c = itest_db_connect(&db, NULL, err, sizeof(err));
     cr_assert(c, "%s", err);
     const char *const v[] = {TENANT_A, store};
-    exec_ok(c,
-            "UPDATE voip_cdr_rollup_store_day SET calls = calls + 1000"
-            " WHERE tenant_id = $1 AND store_id = $2 AND day = '2025-09-30' AND direction = 'in'",
-            2, v);
-    exec_ok(c,
-            "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 100"
-            " WHERE tenant_id = $1 AND store_id = $2 AND hour = '2025-09-30T10:00:00Z'"
-            " AND direction = 'in'",
-            2, v);
-    exec_ok(c,
-            "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 10"
-            " WHERE tenant_id = $1 AND store_id = $2 AND hour = '2025-09-29T22:00:00Z'"
-            " AND direction = 'in'",
-            2, v);
+    fixture_exec(
+        c,
+        "UPDATE voip_cdr_rollup_store_day SET calls = calls + 1000"
+        " WHERE tenant_id = $1 AND store_id = $2 AND day = '2025-09-30' AND direction = 'in'",
+        2, v);
+    fixture_exec(c,
+                 "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 100"
+                 " WHERE tenant_id = $1 AND store_id = $2 AND hour = '2025-09-30T10:00:00Z'"
+                 " AND direction = 'in'",
+                 2, v);
+    fixture_exec(c,
+                 "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 10"
+                 " WHERE tenant_id = $1 AND store_id = $2 AND hour = '2025-09-29T22:00:00Z'"
+                 " AND direction = 'in'",
+                 2, v);
     PQfinish(c);
     static const long long added[] = {1000 + 10, 100, 0};
     for (int k = 0; k < 3; k++) {

@@ -31,21 +31,6 @@ static PGconn *make_db(void)
     return c;
 }
 
-static long long scalar(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    char err[1024];
-    long long v = -1;
-    cr_assert(itest_scalar(c, sql, n, params, &v, err, sizeof(err)) == 0, "%s: %s", sql, err);
-    return v;
-}
-
-static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = itest_query(c, sql, n, params);
-    cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-}
-
 /* A few thousand CDRs from 2025-09-20 to 2025-11-07 stored as the owner, straight into
  * voip_cdr: three tenants, stores and none, both directions, every disposition, extensions and
  * none, users and none, MOS around the 3.6 threshold (3.6 itself is not poor), calls at
@@ -120,7 +105,7 @@ static long long differ(PGconn *c, const char *a, const char *b, int n, const ch
                        "     + (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) AS y)",
                        a, b, b, a);
     cr_assert(len > 0 && (size_t)len < sizeof(sql), "the comparison does not fit");
-    return scalar(c, sql, n, params);
+    return fixture_scalar(c, sql, n, params);
 }
 
 /* Asserts the rollups of the days 'from'..'to', and the extension-month one of the months they
@@ -136,17 +121,18 @@ static void expect_recomputed(PGconn *c, const char *from, const char *to, bool 
     cr_expect_eq(differ(c, store_day_rows_sql, store_hours_by_day_sql, 2, range), 0,
                  "store-day rollup of %s..%s differs from the store-hour one summed per day", from,
                  to);
-    cr_expect_gt(
-        scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_day WHERE " IN_DAYS, 2, range), 0,
-        "no store-day rows of %s..%s to compare", from, to);
+    cr_expect_gt(fixture_scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_day WHERE " IN_DAYS,
+                                2, range),
+                 0, "no store-day rows of %s..%s to compare", from, to);
     cr_expect_eq(differ(c, ext_rows_sql, ext_expect_sql, 2, range), 0,
                  "extension-day rollup of %s..%s differs from the recomputation", from, to);
     cr_expect_eq(differ(c, ext_month_rows_sql, ext_month_expect_sql, 2, range), 0,
                  "extension-month rollup of the months of %s..%s differs from the recomputation",
                  from, to);
-    cr_expect_gt(
-        scalar(c, "SELECT count(*) FROM voip_cdr_rollup_ext_month WHERE " IN_MONTHS, 2, range), 0,
-        "no extension-month rows of %s..%s to compare", from, to);
+    cr_expect_gt(fixture_scalar(c,
+                                "SELECT count(*) FROM voip_cdr_rollup_ext_month WHERE " IN_MONTHS,
+                                2, range),
+                 0, "no extension-month rows of %s..%s to compare", from, to);
     if (callback)
         cr_expect_eq(differ(c, callback_rows_sql, callback_expect_sql, 0, NULL), 0,
                      "callback state differs from the recomputation");
@@ -169,9 +155,9 @@ static void rebuild(const char *from, const char *to, char *out, size_t len)
 
 static void seed(PGconn *c)
 {
-    exec_ok(c, "SELECT cdr_ensure_months('2025-09-01', 3)", 0, NULL);
-    exec_ok(c, seed_sql, 0, NULL);
-    cr_assert_eq(scalar(c, "SELECT count(*) FROM voip_cdr", 0, NULL), 3004);
+    fixture_exec(c, "SELECT cdr_ensure_months('2025-09-01', 3)", 0, NULL);
+    fixture_exec(c, seed_sql, 0, NULL);
+    cr_assert_eq(fixture_scalar(c, "SELECT count(*) FROM voip_cdr", 0, NULL), 3004);
 }
 
 Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
@@ -179,29 +165,32 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
     PGconn *c = make_db();
     seed(c);
     /* Wrong rows inside the range, as a repair would find them. */
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls)"
-            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '00000000-0000-0000-0000-"
-            "000000000000', '2025-10-05 10:00:00+00', 'in', 999)",
-            0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, calls)"
-            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-05', 999)",
-            0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, ext_number, month, calls)"
-            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-01', 999)",
-            0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
-            " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '2025-10-05', '00000000-0000-0000-"
-            "0000-000000000000', 'in', 999)",
-            0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls)"
+        " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '00000000-0000-0000-0000-"
+        "000000000000', '2025-10-05 10:00:00+00', 'in', 999)",
+        0, NULL);
+    fixture_exec(c,
+                 "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, calls)"
+                 " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-05', 999)",
+                 0, NULL);
+    fixture_exec(c,
+                 "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, ext_number, month, calls)"
+                 " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '99', '2025-10-01', 999)",
+                 0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
+        " VALUES ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '2025-10-05', '00000000-0000-0000-"
+        "0000-000000000000', 'in', 999)",
+        0, NULL);
     /* A number's state older than its answered calls of the range, which moves it forward. */
-    exec_ok(c,
-            "INSERT INTO voip_callback_state SELECT tenant_id, from_uri, '2025-01-01 00:00:00+00'"
-            " FROM voip_cdr WHERE direction = 'in' AND answer_ts IS NOT NULL LIMIT 1",
-            0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_callback_state SELECT tenant_id, from_uri, '2025-01-01 00:00:00+00'"
+        " FROM voip_cdr WHERE direction = 'in' AND answer_ts IS NOT NULL LIMIT 1",
+        0, NULL);
 
     const char *from = "2025-09-01", *to = "2025-11-30";
     char first[1024], second[1024], want[1024];
@@ -211,29 +200,31 @@ Test(rollups, rebuild_equals_recomputation_and_again_changes_nothing)
     snprintf(want, sizeof(want),
              "rebuilt %lld store-hour, %lld store-day, %lld extension-day and %lld "
              "extension-month rollup rows from 3004 CDRs, 2025-09-01..2025-11-30\n",
-             scalar(c, ROWS_OF(ORACLE_STORE_HOUR(EXPECT_DAYS)), 2, range),
-             scalar(c, ROWS_OF(ORACLE_STORE_DAY(EXPECT_DAYS)), 2, range),
-             scalar(c, ROWS_OF(ORACLE_EXT_DAY(IN_DAYS)), 2, range),
-             scalar(c, ROWS_OF(ORACLE_EXT_MONTH(IN_MONTHS)), 2, range));
+             fixture_scalar(c, ROWS_OF(ORACLE_STORE_HOUR(EXPECT_DAYS)), 2, range),
+             fixture_scalar(c, ROWS_OF(ORACLE_STORE_DAY(EXPECT_DAYS)), 2, range),
+             fixture_scalar(c, ROWS_OF(ORACLE_EXT_DAY(IN_DAYS)), 2, range),
+             fixture_scalar(c, ROWS_OF(ORACLE_EXT_MONTH(IN_MONTHS)), 2, range));
     cr_expect(strncmp(first, want, strlen(want)) == 0, "got %s, want %s", first, want);
     expect_recomputed(c, from, to, true);
-    cr_expect_eq(scalar(c,
-                        "SELECT (SELECT count(*) FROM voip_cdr_rollup_store_hour"
-                        "         WHERE (hour AT TIME ZONE 'UTC')::date < $1::date"
-                        "            OR (hour AT TIME ZONE 'UTC')::date > $2::date)"
-                        "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
-                        "         WHERE day < $1::date OR day > $2::date)"
-                        "     + (SELECT count(*) FROM voip_cdr_rollup_ext_day"
-                        "         WHERE NOT (" IN_DAYS "))"
-                        "     + (SELECT count(*) FROM voip_cdr_rollup_ext_month"
-                        "         WHERE NOT (" IN_MONTHS "))",
-                        2, range),
+    cr_expect_eq(fixture_scalar(c,
+                                "SELECT (SELECT count(*) FROM voip_cdr_rollup_store_hour"
+                                "         WHERE (hour AT TIME ZONE 'UTC')::date < $1::date"
+                                "            OR (hour AT TIME ZONE 'UTC')::date > $2::date)"
+                                "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
+                                "         WHERE day < $1::date OR day > $2::date)"
+                                "     + (SELECT count(*) FROM voip_cdr_rollup_ext_day"
+                                "         WHERE NOT (" IN_DAYS "))"
+                                "     + (SELECT count(*) FROM voip_cdr_rollup_ext_month"
+                                "         WHERE NOT (" IN_MONTHS "))",
+                                2, range),
                  0, "rows outside the range are left");
     /* The seed's MOS 3.5, 3.59 and 1 are poor, 3.6 and 4.25 are not. */
     cr_expect_eq(
-        scalar(c, "SELECT sum(poor_mos_n) FROM voip_cdr_rollup_store_hour", 0, NULL),
-        scalar(c, "SELECT count(*) FROM voip_cdr WHERE mos IN (1, 3.5, real '3.59')", 0, NULL));
-    cr_expect_gt(scalar(c, "SELECT count(*) FROM voip_cdr WHERE mos = real '3.6'", 0, NULL), 0);
+        fixture_scalar(c, "SELECT sum(poor_mos_n) FROM voip_cdr_rollup_store_hour", 0, NULL),
+        fixture_scalar(c, "SELECT count(*) FROM voip_cdr WHERE mos IN (1, 3.5, real '3.59')", 0,
+                       NULL));
+    cr_expect_gt(fixture_scalar(c, "SELECT count(*) FROM voip_cdr WHERE mos = real '3.6'", 0, NULL),
+                 0);
 
     /* Again: the same rows, and the callback state has nothing left to move. */
     rebuild(from, to, second, sizeof(second));
@@ -252,49 +243,51 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
 
     /* Outside 2025-10-01..2025-10-31: the hour, day and month just before and just after it,
      * altered and added; inside: altered at both edges, and a day removed. */
-    exec_ok(c,
-            "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 1000"
-            " WHERE hour IN ('2025-09-30 23:00:00+00', '2025-11-01 00:00:00+00',"
-            "                '2025-10-01 00:00:00+00', '2025-10-31 23:00:00+00')",
-            0, NULL);
-    exec_ok(c,
-            "UPDATE voip_cdr_rollup_ext_day SET calls = calls + 1000"
-            " WHERE day IN ('2025-09-30', '2025-11-01', '2025-10-01', '2025-10-31')",
-            0, NULL);
-    exec_ok(c,
-            "UPDATE voip_cdr_rollup_store_day SET calls = calls + 1000"
-            " WHERE day IN ('2025-09-30', '2025-11-01', '2025-10-01', '2025-10-31')",
-            0, NULL);
-    exec_ok(c, "UPDATE voip_cdr_rollup_ext_month SET calls = calls + 1000", 0, NULL);
-    exec_ok(c, "DELETE FROM voip_cdr_rollup_ext_day WHERE day = '2025-10-15'", 0, NULL);
-    exec_ok(c, "DELETE FROM voip_cdr_rollup_store_day WHERE day = '2025-10-15'", 0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls)"
-            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '00000000-0000-0000-0000-"
-            "000000000000', '2025-11-01 00:00:00+00', 'in', 7)",
-            0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, calls)"
-            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-09-30', 7)",
-            0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
-            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '2025-11-01', '00000000-0000-0000-"
-            "0000-000000000000', 'out', 7)",
-            0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, ext_number, month, calls)"
-            " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-11-01', 7)",
-            0, NULL);
+    fixture_exec(c,
+                 "UPDATE voip_cdr_rollup_store_hour SET calls = calls + 1000"
+                 " WHERE hour IN ('2025-09-30 23:00:00+00', '2025-11-01 00:00:00+00',"
+                 "                '2025-10-01 00:00:00+00', '2025-10-31 23:00:00+00')",
+                 0, NULL);
+    fixture_exec(c,
+                 "UPDATE voip_cdr_rollup_ext_day SET calls = calls + 1000"
+                 " WHERE day IN ('2025-09-30', '2025-11-01', '2025-10-01', '2025-10-31')",
+                 0, NULL);
+    fixture_exec(c,
+                 "UPDATE voip_cdr_rollup_store_day SET calls = calls + 1000"
+                 " WHERE day IN ('2025-09-30', '2025-11-01', '2025-10-01', '2025-10-31')",
+                 0, NULL);
+    fixture_exec(c, "UPDATE voip_cdr_rollup_ext_month SET calls = calls + 1000", 0, NULL);
+    fixture_exec(c, "DELETE FROM voip_cdr_rollup_ext_day WHERE day = '2025-10-15'", 0, NULL);
+    fixture_exec(c, "DELETE FROM voip_cdr_rollup_store_day WHERE day = '2025-10-15'", 0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls)"
+        " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '00000000-0000-0000-0000-"
+        "000000000000', '2025-11-01 00:00:00+00', 'in', 7)",
+        0, NULL);
+    fixture_exec(c,
+                 "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, ext_number, day, calls)"
+                 " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-09-30', 7)",
+                 0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr_rollup_store_day (tenant_id, day, store_id, direction, calls)"
+        " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '2025-11-01', '00000000-0000-0000-"
+        "0000-000000000000', 'out', 7)",
+        0, NULL);
+    fixture_exec(c,
+                 "INSERT INTO voip_cdr_rollup_ext_month (tenant_id, ext_number, month, calls)"
+                 " VALUES ('dddddddd-dddd-4ddd-8ddd-dddddddddddd', '10', '2025-11-01', 7)",
+                 0, NULL);
     /* Numbers answered later than anything in voip_cdr: the state never moves back. */
-    exec_ok(c,
-            "UPDATE voip_callback_state SET last_answered_ts = '2030-01-01 00:00:00+00'"
-            " WHERE number = 'sip:+39021@x.example'",
-            0, NULL);
-    long long ahead = scalar(c,
-                             "SELECT count(*) FROM voip_callback_state"
-                             " WHERE last_answered_ts = '2030-01-01 00:00:00+00'",
-                             0, NULL);
+    fixture_exec(c,
+                 "UPDATE voip_callback_state SET last_answered_ts = '2030-01-01 00:00:00+00'"
+                 " WHERE number = 'sip:+39021@x.example'",
+                 0, NULL);
+    long long ahead = fixture_scalar(c,
+                                     "SELECT count(*) FROM voip_callback_state"
+                                     " WHERE last_answered_ts = '2030-01-01 00:00:00+00'",
+                                     0, NULL);
     cr_assert_gt(ahead, 0);
     /* The rows altered next to the range, counted before and after it is rebuilt. */
     static const struct {
@@ -315,30 +308,31 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
     };
     long long altered[CDR_ARRAY_LEN(outside)];
     for (size_t i = 0; i < CDR_ARRAY_LEN(outside); i++) {
-        altered[i] = scalar(c, outside[i].sql, 0, NULL);
+        altered[i] = fixture_scalar(c, outside[i].sql, 0, NULL);
         cr_assert_gt(altered[i], 1, "the seed has calls in the %s", outside[i].what);
     }
 
     rebuild("2025-10-01", "2025-10-31", out, sizeof(out));
     expect_recomputed(c, "2025-10-01", "2025-10-31", false);
     for (size_t i = 0; i < CDR_ARRAY_LEN(outside); i++)
-        cr_expect_eq(scalar(c, outside[i].sql, 0, NULL), altered[i], "%s were changed",
+        cr_expect_eq(fixture_scalar(c, outside[i].sql, 0, NULL), altered[i], "%s were changed",
                      outside[i].what);
-    cr_expect_eq(scalar(c,
-                        "SELECT (SELECT count(*) FROM voip_cdr_rollup_store_hour"
-                        "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
-                        "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
-                        "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
-                        "     + (SELECT count(*) FROM voip_cdr_rollup_ext_day"
-                        "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
-                        "     + (SELECT count(*) FROM voip_cdr_rollup_ext_month"
-                        "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')",
-                        0, NULL),
-                 4, "the sentinel rows outside the range are gone");
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM voip_callback_state"
-                        " WHERE last_answered_ts = '2030-01-01 00:00:00+00'",
-                        0, NULL),
+    cr_expect_eq(
+        fixture_scalar(c,
+                       "SELECT (SELECT count(*) FROM voip_cdr_rollup_store_hour"
+                       "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
+                       "     + (SELECT count(*) FROM voip_cdr_rollup_store_day"
+                       "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
+                       "     + (SELECT count(*) FROM voip_cdr_rollup_ext_day"
+                       "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')"
+                       "     + (SELECT count(*) FROM voip_cdr_rollup_ext_month"
+                       "         WHERE tenant_id = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd')",
+                       0, NULL),
+        4, "the sentinel rows outside the range are gone");
+    cr_expect_eq(fixture_scalar(c,
+                                "SELECT count(*) FROM voip_callback_state"
+                                " WHERE last_answered_ts = '2030-01-01 00:00:00+00'",
+                                0, NULL),
                  ahead, "the callback state moved back");
     cr_expect_eq(differ(c,
                         "SELECT " ORACLE_CALLBACK_COLUMNS " FROM voip_callback_state"
@@ -352,19 +346,19 @@ Test(rollups, rebuild_of_some_days_leaves_the_others_alone)
     /* Two days of November: its month is recomputed from all of its calls, also those after
      * them (the recomputation above compares the whole month), and the months before are left
      * as they are. */
-    exec_ok(c, "UPDATE voip_cdr_rollup_ext_month SET calls = calls + 1000", 0, NULL);
+    fixture_exec(c, "UPDATE voip_cdr_rollup_ext_month SET calls = calls + 1000", 0, NULL);
     static const char months_before[] = "SELECT count(*) FROM voip_cdr_rollup_ext_month"
                                         " WHERE calls >= 1000 AND month < '2025-11-01'";
-    long long before = scalar(c, months_before, 0, NULL);
+    long long before = fixture_scalar(c, months_before, 0, NULL);
     cr_assert_gt(before, 0);
-    cr_assert_gt(scalar(c,
-                        "SELECT count(*) FROM voip_cdr WHERE ext_number IS NOT NULL"
-                        " AND start_ts >= '2025-11-03 00:00:00+00'",
-                        0, NULL),
+    cr_assert_gt(fixture_scalar(c,
+                                "SELECT count(*) FROM voip_cdr WHERE ext_number IS NOT NULL"
+                                " AND start_ts >= '2025-11-03 00:00:00+00'",
+                                0, NULL),
                  0, "the seed has calls with an extension in November after the days rebuilt");
     rebuild("2025-11-01", "2025-11-02", out, sizeof(out));
     expect_recomputed(c, "2025-11-01", "2025-11-02", false);
-    cr_expect_eq(scalar(c, months_before, 0, NULL), before,
+    cr_expect_eq(fixture_scalar(c, months_before, 0, NULL), before,
                  "extension-month rows of the months before the range were changed");
     PQfinish(c);
 }

@@ -42,21 +42,6 @@ static PGconn *connect_as(const char *role)
     return c;
 }
 
-static long long scalar(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    char err[1024];
-    long long v = -1;
-    cr_assert(itest_scalar(c, sql, n, params, &v, err, sizeof(err)) == 0, "%s: %s", sql, err);
-    return v;
-}
-
-static void exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = itest_query(c, sql, n, params);
-    cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-}
-
 /* The sql/ folder of the source tree, in 'dir'. */
 static void sql_dir(char *dir, size_t len)
 {
@@ -136,18 +121,18 @@ Test(schema, migrate_applies_every_file_once_then_nothing)
     expect_migrate_applies(NULL, names, 0, n);
 
     PGconn *c = connect_as(NULL);
-    cr_expect_eq(scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM schema_migrations "
-                        "WHERE checksum ~ '^[0-9a-f]{64}$'",
-                        0, NULL),
+    cr_expect_eq(fixture_scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
+    cr_expect_eq(fixture_scalar(c,
+                                "SELECT count(*) FROM schema_migrations "
+                                "WHERE checksum ~ '^[0-9a-f]{64}$'",
+                                0, NULL),
                  n, "every checksum is a SHA-256 in hex");
     PGresult *before =
         itest_query(c, "SELECT max(applied_at)::text FROM schema_migrations", 0, NULL);
     cr_assert(itest_ok(before));
 
     expect_migrate_applies(NULL, names, n, n); /* a second migrate applies nothing */
-    cr_expect_eq(scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
+    cr_expect_eq(fixture_scalar(c, "SELECT count(*) FROM schema_migrations", 0, NULL), n);
     PGresult *after =
         itest_query(c, "SELECT max(applied_at)::text FROM schema_migrations", 0, NULL);
     cr_assert(itest_ok(after));
@@ -165,8 +150,8 @@ Test(schema, migrate_refuses_a_changed_migration)
     make_db(true);
 
     PGconn *c = connect_as(NULL);
-    exec_ok(c, "UPDATE schema_migrations SET checksum = $1 WHERE name = $2", 2,
-            (const char *const[]){"x", names[0]});
+    fixture_exec(c, "UPDATE schema_migrations SET checksum = $1 WHERE name = $2", 2,
+                 (const char *const[]){"x", names[0]});
     PQfinish(c);
 
     itest_proc p;
@@ -228,10 +213,10 @@ Test(schema, partitions_are_made_by_utc_month_on_demand)
         cr_expect_str_eq(p.out, "voip_cdr_2025_11\n", "round %d", round);
         itest_proc_free(&p);
     }
-    cr_expect_eq(scalar(w,
-                        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'voip_cdr'::regclass",
-                        0, NULL),
-                 1, "ensuring twice makes one partition");
+    cr_expect_eq(
+        fixture_scalar(w, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'voip_cdr'::regclass",
+                       0, NULL),
+        1, "ensuring twice makes one partition");
 
     res = insert_cdr(w, TENANT_A, "call-nov", nov);
     cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
@@ -333,7 +318,7 @@ static void write_tenant_rows(void)
                 snprintf(key, sizeof(key), "00000000-0000-4000-8000-%012d", i);
             else
                 snprintf(key, sizeof(key), "%s%d", tt->prefix, i);
-            exec_ok(w, tt->insert, 2, (const char *const[]){i < 2 ? TENANT_A : TENANT_B, key});
+            fixture_exec(w, tt->insert, 2, (const char *const[]){i < 2 ? TENANT_A : TENANT_B, key});
         }
     }
     PQfinish(w);
@@ -342,11 +327,11 @@ static void write_tenant_rows(void)
 /* Runs 'sql' with 'param' inside a transaction where app.tenant_id is 'tenant'. */
 static long long count_as_tenant(PGconn *r, const char *tenant, const char *sql, const char *param)
 {
-    exec_ok(r, "BEGIN", 0, NULL);
-    exec_ok(r, "SELECT set_config($1, $2, true)", 2,
-            (const char *const[]){"app.tenant_id", tenant});
-    long long v = scalar(r, sql, param ? 1 : 0, (const char *const[]){param});
-    exec_ok(r, "COMMIT", 0, NULL);
+    fixture_exec(r, "BEGIN", 0, NULL);
+    fixture_exec(r, "SELECT set_config($1, $2, true)", 2,
+                 (const char *const[]){"app.tenant_id", tenant});
+    long long v = fixture_scalar(r, sql, param ? 1 : 0, (const char *const[]){param});
+    fixture_exec(r, "COMMIT", 0, NULL);
     return v;
 }
 
@@ -359,9 +344,10 @@ Test(schema, reader_sees_only_the_tenant_it_names)
 
     for (size_t t = 0; t < CDR_ARRAY_LEN(tenant_tables); t++) {
         const tenant_table *tt = &tenant_tables[t];
-        cr_expect_eq(scalar(owner, tt->count, 0, NULL), 3, "%s: the owner sees every row",
+        cr_expect_eq(fixture_scalar(owner, tt->count, 0, NULL), 3, "%s: the owner sees every row",
                      tt->name);
-        cr_expect_eq(scalar(r, tt->count, 0, NULL), 0, "%s: no tenant set, no rows", tt->name);
+        cr_expect_eq(fixture_scalar(r, tt->count, 0, NULL), 0, "%s: no tenant set, no rows",
+                     tt->name);
 
         cr_expect_eq(count_as_tenant(r, TENANT_A, tt->count, NULL), 2, "%s: A sees its rows",
                      tt->name);
@@ -373,7 +359,8 @@ Test(schema, reader_sees_only_the_tenant_it_names)
                      tt->name);
 
         /* The setting was local to each transaction. */
-        cr_expect_eq(scalar(r, tt->count, 0, NULL), 0, "%s: after COMMIT, no rows again", tt->name);
+        cr_expect_eq(fixture_scalar(r, tt->count, 0, NULL), 0, "%s: after COMMIT, no rows again",
+                     tt->name);
     }
     PQfinish(r);
     PQfinish(owner);
@@ -536,22 +523,22 @@ static PGconn *db_before(const char *name, char names[][128], int *n, int *index
     *n = sql_files(names, 64);
     make_db(false);
     PGconn *c = connect_as(NULL);
-    exec_ok(c,
-            "CREATE TABLE schema_migrations (name text PRIMARY KEY, checksum text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())",
-            0, NULL);
+    fixture_exec(c,
+                 "CREATE TABLE schema_migrations (name text PRIMARY KEY, checksum text NOT NULL,"
+                 " applied_at timestamptz NOT NULL DEFAULT now())",
+                 0, NULL);
     int before = 0;
     while (before < *n && strcmp(names[before], name) < 0) {
         char *sql = sql_text(names[before]);
-        exec_ok(c, "BEGIN", 0, NULL);
+        fixture_exec(c, "BEGIN", 0, NULL);
         PGresult *res = PQexec(c, sql);
         cr_assert(itest_ok(res), "%s: %s", names[before], PQresultErrorMessage(res));
         PQclear(res);
-        exec_ok(c,
-                "INSERT INTO schema_migrations (name, checksum)"
-                " VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'))",
-                2, (const char *const[]){names[before], sql});
-        exec_ok(c, "COMMIT", 0, NULL);
+        fixture_exec(c,
+                     "INSERT INTO schema_migrations (name, checksum)"
+                     " VALUES ($1, encode(sha256(convert_to($2, 'UTF8')), 'hex'))",
+                     2, (const char *const[]){names[before], sql});
+        fixture_exec(c, "COMMIT", 0, NULL);
         free(sql);
         before++;
     }
@@ -577,30 +564,31 @@ static void expect_pkey(PGconn *c, const char *table, const char *def)
 static void expect_policies_and_grants_of(PGconn *c, const char *table, const char *model)
 {
     const char *const pair[2] = {table, model};
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM ("
-                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = $1"
-                        "  EXCEPT ALL"
-                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = $2)"
-                        " UNION ALL"
-                        " (SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = $2"
-                        "  EXCEPT ALL"
-                        "  SELECT policyname, permissive, roles, cmd, qual, with_check"
-                        "    FROM pg_policies WHERE tablename = $1)) d",
-                        2, pair),
+    cr_expect_eq(fixture_scalar(c,
+                                "SELECT count(*) FROM ("
+                                " (SELECT policyname, permissive, roles, cmd, qual, with_check"
+                                "    FROM pg_policies WHERE tablename = $1"
+                                "  EXCEPT ALL"
+                                "  SELECT policyname, permissive, roles, cmd, qual, with_check"
+                                "    FROM pg_policies WHERE tablename = $2)"
+                                " UNION ALL"
+                                " (SELECT policyname, permissive, roles, cmd, qual, with_check"
+                                "    FROM pg_policies WHERE tablename = $2"
+                                "  EXCEPT ALL"
+                                "  SELECT policyname, permissive, roles, cmd, qual, with_check"
+                                "    FROM pg_policies WHERE tablename = $1)) d",
+                                2, pair),
                  0, "the policies of %s differ from those of %s", table, model);
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM unnest(ARRAY['cdr_reader', 'cdr_writer', 'public'])"
-                        "    AS r(role),"
-                        "  unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',"
-                        "               'REFERENCES', 'TRIGGER']) AS p(priv)"
-                        " WHERE has_table_privilege(role, $1::text, priv)"
-                        "    <> has_table_privilege(role, $2::text, priv)",
-                        2, pair),
-                 0, "the grants of %s differ from those of %s", table, model);
+    cr_expect_eq(
+        fixture_scalar(c,
+                       "SELECT count(*) FROM unnest(ARRAY['cdr_reader', 'cdr_writer', 'public'])"
+                       "    AS r(role),"
+                       "  unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',"
+                       "               'REFERENCES', 'TRIGGER']) AS p(priv)"
+                       " WHERE has_table_privilege(role, $1::text, priv)"
+                       "    <> has_table_privilege(role, $2::text, priv)",
+                       2, pair),
+        0, "the grants of %s differ from those of %s", table, model);
 }
 
 /* A database migrated up to the one before READ_GRAINS, with store-hour rows on both sides of
@@ -615,46 +603,48 @@ Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
     PGconn *c = db_before(READ_GRAINS, names, &n, &before);
 
     /* 2 tenants x 3 stores (the first: none) x 2 directions x 12 hours, 20:00 to 07:00 UTC. */
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls,"
-            "    answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n,"
-            "    jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n)"
-            " SELECT (ARRAY['" TENANT_A "', '" TENANT_B "'])[1 + g % 2]::uuid,"
-            "   ('00000000-0000-' || CASE WHEN g / 2 % 3 = 0 THEN '0000-0000' ELSE '4000-8000' END"
-            "    || '-00000000000' || (g / 2 % 3))::uuid,"
-            "   timestamptz '2025-10-30 20:00:00+00' + make_interval(hours => g / 12),"
-            "   (ARRAY['in', 'out'])[1 + g / 6 % 2], 10 + g, g % 7, g % 5, g % 3, g % 2, 60 * g,"
-            "   g * 0.25, g * 3.5, g % 4, g * 0.125, g % 6, g * 0.0625, g % 8, g % 3"
-            " FROM generate_series(0, 143) AS g",
-            0, NULL);
-    exec_ok(c, "SELECT cdr_ensure_months('2025-10-01', 2)", 0, NULL);
-    exec_ok(c,
-            "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri,"
-            "    to_uri, did_e164, end_ts, billsec, disposition)"
-            " SELECT '" TENANT_A "', 'call-' || g, ts, 'tenant.example.it',"
-            "   CASE WHEN g % 2 = 0 THEN 'in' ELSE 'out' END, '+390612345', '+39069876',"
-            "   CASE WHEN g % 2 = 0 THEN '+39069876' END, ts + interval '1 minute', 0, 'NO_ANSWER'"
-            " FROM generate_series(1, 40) AS g,"
-            "      LATERAL (SELECT timestamptz '2025-10-20 00:00:00+00'"
-            "                      + make_interval(days => g) AS ts) AS t",
-            0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr_rollup_store_hour (tenant_id, store_id, hour, direction, calls,"
+        "    answered, no_answer, busy, failed, billsec_sum, ring_sum_s, mos_sum, mos_n,"
+        "    jitter_sum, jitter_n, loss_sum, loss_n, poor_mos_n)"
+        " SELECT (ARRAY['" TENANT_A "', '" TENANT_B "'])[1 + g % 2]::uuid,"
+        "   ('00000000-0000-' || CASE WHEN g / 2 % 3 = 0 THEN '0000-0000' ELSE '4000-8000' END"
+        "    || '-00000000000' || (g / 2 % 3))::uuid,"
+        "   timestamptz '2025-10-30 20:00:00+00' + make_interval(hours => g / 12),"
+        "   (ARRAY['in', 'out'])[1 + g / 6 % 2], 10 + g, g % 7, g % 5, g % 3, g % 2, 60 * g,"
+        "   g * 0.25, g * 3.5, g % 4, g * 0.125, g % 6, g * 0.0625, g % 8, g % 3"
+        " FROM generate_series(0, 143) AS g",
+        0, NULL);
+    fixture_exec(c, "SELECT cdr_ensure_months('2025-10-01', 2)", 0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri,"
+        "    to_uri, did_e164, end_ts, billsec, disposition)"
+        " SELECT '" TENANT_A "', 'call-' || g, ts, 'tenant.example.it',"
+        "   CASE WHEN g % 2 = 0 THEN 'in' ELSE 'out' END, '+390612345', '+39069876',"
+        "   CASE WHEN g % 2 = 0 THEN '+39069876' END, ts + interval '1 minute', 0, 'NO_ANSWER'"
+        " FROM generate_series(1, 40) AS g,"
+        "      LATERAL (SELECT timestamptz '2025-10-20 00:00:00+00'"
+        "                      + make_interval(days => g) AS ts) AS t",
+        0, NULL);
 
     expect_migrate_applies((const char *const[]){"PGTZ=America/Noronha", NULL}, names, before, n);
 
-    cr_expect_eq(scalar(c,
-                        ORACLE_DIFFER(ORACLE_STORE_HOURS_BY_DAY("true"), ORACLE_STORE_ROWS("day")),
-                        0, NULL),
-                 0, "the store-day rollup differs from the store-hour one summed per UTC day");
-    cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_day", 0, NULL), 24,
+    cr_expect_eq(
+        fixture_scalar(
+            c, ORACLE_DIFFER(ORACLE_STORE_HOURS_BY_DAY("true"), ORACLE_STORE_ROWS("day")), 0, NULL),
+        0, "the store-day rollup differs from the store-hour one summed per UTC day");
+    cr_expect_eq(fixture_scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_day", 0, NULL), 24,
                  "2 tenants x 3 stores x 2 directions x 2 days");
-    cr_expect_eq(scalar(c,
-                        "SELECT calls FROM voip_cdr_rollup_store_day WHERE tenant_id = $1"
-                        " AND day = '2025-10-30' AND direction = 'in'"
-                        " AND store_id = '00000000-0000-0000-0000-000000000000'",
-                        1, (const char *const[]){TENANT_A}),
+    cr_expect_eq(fixture_scalar(c,
+                                "SELECT calls FROM voip_cdr_rollup_store_day WHERE tenant_id = $1"
+                                " AND day = '2025-10-30' AND direction = 'in'"
+                                " AND store_id = '00000000-0000-0000-0000-000000000000'",
+                                1, (const char *const[]){TENANT_A}),
                  (10 + 0) + (10 + 12) + (10 + 24) + (10 + 36),
                  "the hours 20:00 to 23:00: g = 0, 12, 24, 36");
-    cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_hour", 0, NULL), 144,
+    cr_expect_eq(fixture_scalar(c, "SELECT count(*) FROM voip_cdr_rollup_store_hour", 0, NULL), 144,
                  "the store-hour rows are kept");
 
     expect_pkey(c, "voip_cdr_rollup_store_hour",
@@ -667,7 +657,7 @@ Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
                 "direction)");
 
     /* The DID index, on voip_cdr, on the partitions it had, and on one made after. */
-    exec_ok(c, "SELECT cdr_ensure_month('2025-12-01')", 0, NULL);
+    fixture_exec(c, "SELECT cdr_ensure_month('2025-12-01')", 0, NULL);
     PGresult *res = itest_query(
         c, "SELECT pg_get_indexdef('voip_cdr_tenant_did_start_idx'::regclass)", 0, NULL);
     cr_assert(itest_ok(res), "%s", PQresultErrorMessage(res));
@@ -675,21 +665,23 @@ Test(schema, read_grains_backfills_store_days_and_reorders_the_keys)
                      "CREATE INDEX voip_cdr_tenant_did_start_idx ON ONLY public.voip_cdr USING "
                      "btree (tenant_id, did_e164, start_ts DESC) WHERE (did_e164 IS NOT NULL)");
     PQclear(res);
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM pg_inherits h JOIN pg_index i"
-                        "    ON i.indexrelid = h.inhrelid"
-                        " WHERE h.inhparent = 'voip_cdr_tenant_did_start_idx'::regclass"
-                        "   AND pg_get_expr(i.indpred, i.indrelid) = '(did_e164 IS NOT NULL)'"
-                        "   AND i.indisvalid",
-                        0, NULL),
-                 3, "the DID index of each of the 3 partitions is partial");
-    cr_expect_eq(scalar(c,
-                        "SELECT count(*) FROM pg_inherits"
-                        " WHERE inhparent = 'voip_cdr_tenant_did_start_idx'::regclass",
-                        0, NULL),
+    cr_expect_eq(
+        fixture_scalar(c,
+                       "SELECT count(*) FROM pg_inherits h JOIN pg_index i"
+                       "    ON i.indexrelid = h.inhrelid"
+                       " WHERE h.inhparent = 'voip_cdr_tenant_did_start_idx'::regclass"
+                       "   AND pg_get_expr(i.indpred, i.indrelid) = '(did_e164 IS NOT NULL)'"
+                       "   AND i.indisvalid",
+                       0, NULL),
+        3, "the DID index of each of the 3 partitions is partial");
+    cr_expect_eq(fixture_scalar(c,
+                                "SELECT count(*) FROM pg_inherits"
+                                " WHERE inhparent = 'voip_cdr_tenant_did_start_idx'::regclass",
+                                0, NULL),
                  3);
-    cr_expect_eq(scalar(c, "SELECT count(*) FROM voip_cdr WHERE did_e164 = '+39069876'", 0, NULL),
-                 20);
+    cr_expect_eq(
+        fixture_scalar(c, "SELECT count(*) FROM voip_cdr WHERE did_e164 = '+39069876'", 0, NULL),
+        20);
 
     expect_policies_and_grants_of(c, "voip_cdr_rollup_store_day", "voip_cdr_rollup_store_hour");
     PQfinish(c);
@@ -706,66 +698,71 @@ Test(schema, agent_grain_recomputes_extension_days_and_months)
     int n, before;
     PGconn *c = db_before(AGENT_GRAIN, names, &n, &before);
 
-    exec_ok(c, "SELECT cdr_ensure_months('2025-09-01', 3)", 0, NULL);
+    fixture_exec(c, "SELECT cdr_ensure_months('2025-09-01', 3)", 0, NULL);
     /* Two tenants, stores and none, both directions, every disposition, four extensions and
      * none, users and none, QoS in multiples of 1/4, from 2025-09-25 to 2025-11-24. */
-    exec_ok(c,
-            "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, store_id, sip_domain, direction,"
-            "    from_uri, to_uri, ext_number, user_id, answer_ts, end_ts, billsec, disposition,"
-            "    mos, jitter_ms, loss_pct)"
-            " SELECT (ARRAY['" TENANT_A "', '" TENANT_B "'])[1 + g % 2]::uuid, 'call-' || g, ts,"
-            "   CASE WHEN g % 3 = 0 THEN NULL"
-            "        ELSE ('00000000-0000-4000-8000-00000000000' || (g % 3))::uuid END,"
-            "   'tenant.example.it', CASE WHEN g % 5 < 3 THEN 'in' ELSE 'out' END, '+390612345',"
-            "   '+39069876', CASE WHEN g % 9 = 0 THEN NULL ELSE '1' || (g % 4) END,"
-            "   CASE WHEN g % 4 = 0 THEN NULL"
-            "        ELSE ('11111111-0000-4000-8000-00000000000' || (g % 7))::uuid END,"
-            "   CASE WHEN disp = 'ANSWERED' THEN ts + make_interval(secs => g % 20 + 0.5) END,"
-            "   ts + interval '10 minutes', CASE WHEN disp = 'ANSWERED' THEN g % 300 ELSE 0 END,"
-            "   disp, (CASE g % 4 WHEN 0 THEN NULL WHEN 1 THEN 3.6 WHEN 2 THEN 3.5 ELSE 4.25"
-            "          END)::real,"
-            "   CASE WHEN g % 6 = 0 THEN NULL ELSE (g % 20) * 0.25 END,"
-            "   CASE WHEN g % 5 = 0 THEN NULL ELSE (g % 9) * 0.5 END"
-            " FROM (SELECT g, timestamptz '2025-09-25 00:00:00+00'"
-            "                   + make_interval(secs => g * 21599.75) AS ts,"
-            "          (ARRAY['ANSWERED', 'NO_ANSWER', 'ANSWERED', 'BUSY', 'FAILED'])"
-            "              [1 + g / 2 % 5] AS disp"
-            "        FROM generate_series(1, 240) AS g) AS s",
-            0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, store_id, sip_domain, direction,"
+        "    from_uri, to_uri, ext_number, user_id, answer_ts, end_ts, billsec, disposition,"
+        "    mos, jitter_ms, loss_pct)"
+        " SELECT (ARRAY['" TENANT_A "', '" TENANT_B "'])[1 + g % 2]::uuid, 'call-' || g, ts,"
+        "   CASE WHEN g % 3 = 0 THEN NULL"
+        "        ELSE ('00000000-0000-4000-8000-00000000000' || (g % 3))::uuid END,"
+        "   'tenant.example.it', CASE WHEN g % 5 < 3 THEN 'in' ELSE 'out' END, '+390612345',"
+        "   '+39069876', CASE WHEN g % 9 = 0 THEN NULL ELSE '1' || (g % 4) END,"
+        "   CASE WHEN g % 4 = 0 THEN NULL"
+        "        ELSE ('11111111-0000-4000-8000-00000000000' || (g % 7))::uuid END,"
+        "   CASE WHEN disp = 'ANSWERED' THEN ts + make_interval(secs => g % 20 + 0.5) END,"
+        "   ts + interval '10 minutes', CASE WHEN disp = 'ANSWERED' THEN g % 300 ELSE 0 END,"
+        "   disp, (CASE g % 4 WHEN 0 THEN NULL WHEN 1 THEN 3.6 WHEN 2 THEN 3.5 ELSE 4.25"
+        "          END)::real,"
+        "   CASE WHEN g % 6 = 0 THEN NULL ELSE (g % 20) * 0.25 END,"
+        "   CASE WHEN g % 5 = 0 THEN NULL ELSE (g % 9) * 0.5 END"
+        " FROM (SELECT g, timestamptz '2025-09-25 00:00:00+00'"
+        "                   + make_interval(secs => g * 21599.75) AS ts,"
+        "          (ARRAY['ANSWERED', 'NO_ANSWER', 'ANSWERED', 'BUSY', 'FAILED'])"
+        "              [1 + g / 2 % 5] AS disp"
+        "        FROM generate_series(1, 240) AS g) AS s",
+        0, NULL);
     /* Extension 10 of tenant A: a missed call just before October and one at its start, and
      * October's last two calls at the same instant, the later call_id's user being the latest. */
-    exec_ok(c,
-            "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri,"
-            "    to_uri, ext_number, user_id, end_ts, billsec, disposition)"
-            " SELECT '" TENANT_A "', call_id, ts, 'tenant.example.it', direction, '+390612345',"
-            "   '+39069876', '10', user_id, ts + interval '1 minute', 0, disposition"
-            " FROM (VALUES"
-            "   ('edge-1', timestamptz '2025-09-30 23:59:59.75+00', 'in',"
-            "    '22222222-0000-4000-8000-000000000001'::uuid, 'NO_ANSWER'),"
-            "   ('edge-2', '2025-10-01 00:00:00+00', 'in',"
-            "    '22222222-0000-4000-8000-000000000002', 'BUSY'),"
-            "   ('same-instant-b', '2025-10-31 23:59:59.999999+00', 'out',"
-            "    '22222222-0000-4000-8000-00000000000b', 'FAILED'),"
-            "   ('same-instant-a', '2025-10-31 23:59:59.999999+00', 'out',"
-            "    '22222222-0000-4000-8000-00000000000a', 'FAILED'))"
-            "   AS v(call_id, ts, direction, user_id, disposition)",
-            0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr (tenant_id, call_id, start_ts, sip_domain, direction, from_uri,"
+        "    to_uri, ext_number, user_id, end_ts, billsec, disposition)"
+        " SELECT '" TENANT_A "', call_id, ts, 'tenant.example.it', direction, '+390612345',"
+        "   '+39069876', '10', user_id, ts + interval '1 minute', 0, disposition"
+        " FROM (VALUES"
+        "   ('edge-1', timestamptz '2025-09-30 23:59:59.75+00', 'in',"
+        "    '22222222-0000-4000-8000-000000000001'::uuid, 'NO_ANSWER'),"
+        "   ('edge-2', '2025-10-01 00:00:00+00', 'in',"
+        "    '22222222-0000-4000-8000-000000000002', 'BUSY'),"
+        "   ('same-instant-b', '2025-10-31 23:59:59.999999+00', 'out',"
+        "    '22222222-0000-4000-8000-00000000000b', 'FAILED'),"
+        "   ('same-instant-a', '2025-10-31 23:59:59.999999+00', 'out',"
+        "    '22222222-0000-4000-8000-00000000000a', 'FAILED'))"
+        "   AS v(call_id, ts, direction, user_id, disposition)",
+        0, NULL);
     /* Rows the old table held that the CDRs do not give. */
-    exec_ok(c,
-            "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, day, ext_number, direction, calls)"
-            " VALUES ('" TENANT_A "', '2025-10-05', '99', 'in', 5),"
-            "        ('" TENANT_A "', '2025-10-01', '10', 'out', 1000)",
-            0, NULL);
+    fixture_exec(
+        c,
+        "INSERT INTO voip_cdr_rollup_ext_day (tenant_id, day, ext_number, direction, calls)"
+        " VALUES ('" TENANT_A "', '2025-10-05', '99', 'in', 5),"
+        "        ('" TENANT_A "', '2025-10-01', '10', 'out', 1000)",
+        0, NULL);
 
     expect_migrate_applies((const char *const[]){"PGTZ=America/Noronha", NULL}, names, before, n);
 
-    cr_expect_eq(scalar(c, ORACLE_DIFFER(ORACLE_EXT_ROWS("day"), ORACLE_EXT_DAY("true")), 0, NULL),
-                 0, "the extension-day rollup differs from the recomputation");
     cr_expect_eq(
-        scalar(c, ORACLE_DIFFER(ORACLE_EXT_ROWS("month"), ORACLE_EXT_MONTH("true")), 0, NULL), 0,
-        "the extension-month rollup differs from the recomputation");
-    cr_expect_eq(scalar(c, "SELECT count(DISTINCT month) FROM voip_cdr_rollup_ext_month", 0, NULL),
-                 3, "September to November");
+        fixture_scalar(c, ORACLE_DIFFER(ORACLE_EXT_ROWS("day"), ORACLE_EXT_DAY("true")), 0, NULL),
+        0, "the extension-day rollup differs from the recomputation");
+    cr_expect_eq(fixture_scalar(
+                     c, ORACLE_DIFFER(ORACLE_EXT_ROWS("month"), ORACLE_EXT_MONTH("true")), 0, NULL),
+                 0, "the extension-month rollup differs from the recomputation");
+    cr_expect_eq(
+        fixture_scalar(c, "SELECT count(DISTINCT month) FROM voip_cdr_rollup_ext_month", 0, NULL),
+        3, "September to November");
     /* The user of extension 10's latest call in September and in October. */
     PGresult *res = itest_query(c,
                                 "SELECT string_agg(month || ' ' || user_id, ', ' ORDER BY month)"

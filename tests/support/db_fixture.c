@@ -35,3 +35,18 @@ void fixture_ctl(const itest_db *db, const char *const *args)
                  args[1] ? args[1] : "", p.err);
     itest_proc_free(&p);
 }
+
+long long fixture_scalar(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    char err[1024];
+    long long v = -1;
+    cr_assert(itest_scalar(c, sql, n, params, &v, err, sizeof(err)) == 0, "%s: %s", sql, err);
+    return v;
+}
+
+void fixture_exec(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = itest_query(c, sql, n, params);
+    cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}

@@ -21,4 +21,11 @@ void fixture_ctl_run(const itest_db *db, const char *const *args, const char *co
  * message names the command and holds its stderr. */
 void fixture_ctl(const itest_db *db, const char *const *args);
 
+/* The one bigint 'sql' returns on 'c' (itest_scalar, 'n' text parameters), asserted to be
+ * there; the message names the statement. */
+long long fixture_scalar(PGconn *c, const char *sql, int n, const char *const *params);
+
+/* Runs 'sql' on 'c' ('n' text parameters) and asserts that it succeeds. */
+void fixture_exec(PGconn *c, const char *sql, int n, const char *const *params);
+
 #endif
