@@ -17,7 +17,7 @@ static const cfg_option options[] = {
      offsetof(writer_config, consumer), "this writer's consumer name (default: host-pid)"},
     {"pg-url", "CDR_WRITER_PG_URL", CFG_STRING, "postgresql:///cdrflow?user=cdr_writer", 1, 4096,
      NULL, offsetof(writer_config, pg_url), "PostgreSQL connection, as the writer role"},
-    {"batch", "CDR_WRITER_BATCH", CFG_INT, "20000", 1, 1000000, NULL,
+    {"batch", "CDR_WRITER_BATCH", CFG_INT, "50000", 1, 1000000, NULL,
      offsetof(writer_config, batch),
      "rows per batch, CDRs and rejects (a stream entry holds one or many)"},
     {"flush-ms", "CDR_WRITER_FLUSH_MS", CFG_INT, "200", 1, 600000, NULL,
