@@ -94,19 +94,6 @@ const char *log_tail(void)
     return proc_log_tail(run.log);
 }
 
-/* Adds or replaces "KEY=VALUE" 'kv' in the NULL-terminated 'env' of 'n' entries. */
-static void env_set(const char **env, int *n, const char *kv)
-{
-    size_t klen = strcspn(kv, "=");
-    for (int i = 0; i < *n; i++)
-        if (strncmp(env[i], kv, klen + 1) == 0) {
-            env[i] = kv;
-            return;
-        }
-    env[(*n)++] = kv;
-    env[*n] = NULL;
-}
-
 /* Waits until GET 'path' answers 200, failing when cdr-ingest exits or 'deadline' passes. */
 static void wait_for_200(const char *path, int64_t deadline)
 {
@@ -153,18 +140,16 @@ void ingest_start(const char *const *extra, bool ready)
         listen_kv,           redis, key, "CDR_INGEST_THREADS=2", "CDR_JWT_SECRET=" SECRET,
         "CDR_LOG_LEVEL=warn"};
     for (size_t i = 0; i < CDR_ARRAY_LEN(defaults); i++)
-        env_set(env, &n, defaults[i]);
+        proc_env_set(env, &n, (int)CDR_ARRAY_LEN(env), defaults[i]);
     for (size_t i = 0; i < CDR_ARRAY_LEN(pass); i++) {
         const char *v = getenv(pass[i]);
         if (v) {
             snprintf(passed[i], sizeof(passed[i]), "%s=%s", pass[i], v);
-            env_set(env, &n, passed[i]);
+            proc_env_set(env, &n, (int)CDR_ARRAY_LEN(env), passed[i]);
         }
     }
-    for (const char *const *e = extra; e && *e; e++) {
-        cr_assert(n + 1 < (int)CDR_ARRAY_LEN(env));
-        env_set(env, &n, *e);
-    }
+    for (const char *const *e = extra; e && *e; e++)
+        proc_env_set(env, &n, (int)CDR_ARRAY_LEN(env), *e);
 
     snprintf(run.log, sizeof(run.log), "%s/ingest.log", run.dir);
     const char *argv[] = {CDR_BIN_DIR "/cdr-ingest", NULL};

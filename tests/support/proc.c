@@ -105,3 +105,16 @@ const char *proc_log_tail(const char *path)
     fclose(f);
     return buf;
 }
+
+void proc_env_set(const char **env, int *n, int max, const char *kv)
+{
+    size_t klen = strcspn(kv, "=");
+    for (int i = 0; i < *n; i++)
+        if (strncmp(env[i], kv, klen + 1) == 0) {
+            env[i] = kv;
+            return;
+        }
+    cr_assert(*n + 1 < max, "too many environment settings");
+    env[(*n)++] = kv;
+    env[*n] = NULL;
+}

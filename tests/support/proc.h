@@ -29,6 +29,11 @@ void proc_kill(pid_t pid);
  * "signal 9") and returns 'buf'. */
 const char *proc_status_text(int st, char *buf, size_t len);
 
+/* Adds "KEY=VALUE" 'kv' to the environment 'env' of '*n' entries, or replaces the entry of the
+ * same KEY, so that a later setting overrides an earlier one; keeps 'env' NULL-terminated.
+ * 'max' is the capacity of 'env', its NULL included. */
+void proc_env_set(const char **env, int *n, int max, const char *kv);
+
 /* The last 2 KB or so of the file 'path' (a static buffer, valid until the next call), or
  * "(no log)" when it cannot be read: a log's end for an assertion message. */
 const char *proc_log_tail(const char *path);

@@ -22,29 +22,22 @@ void query_run_start(query_run *q, const itest_db *db, const char *const *extra)
     q->port = proc_free_port();
     snprintf(listen, sizeof(listen), "CDR_QUERY_LISTEN=127.0.0.1:%d", q->port);
     snprintf(pg, sizeof(pg), "CDR_QUERY_PG_URL=%s", reader);
-    const char *env[ENV_MAX] = {listen,
-                                pg,
-                                "CDR_QUERY_TENANT_BURST=100000",
-                                "CDR_QUERY_TENANT_RATE=100000",
-                                "CDR_QUERY_IP_BURST=100000",
-                                "CDR_QUERY_IP_RATE=100000",
-                                "CDR_QUERY_PG_CONNS=2",
-                                "CDR_JWT_SECRET=" SECRET,
-                                "CDR_LOG_LEVEL=warn"};
-    int n = 9;
-    /* Later entries override earlier ones of the same name: keep only the last of each. */
-    for (int i = 0; extra && extra[i]; i++) {
-        const char *eq = strchr(extra[i], '=');
-        size_t klen = eq ? (size_t)(eq - extra[i]) + 1 : strlen(extra[i]);
-        int k = 0;
-        while (k < n && strncmp(env[k], extra[i], klen) != 0)
-            k++;
-        cr_assert(k < ENV_MAX - 1, "too many settings for cdr-query");
-        env[k] = extra[i];
-        if (k == n)
-            n++;
-    }
-    env[n] = NULL;
+    const char *const defaults[] = {listen,
+                                    pg,
+                                    "CDR_QUERY_TENANT_BURST=100000",
+                                    "CDR_QUERY_TENANT_RATE=100000",
+                                    "CDR_QUERY_IP_BURST=100000",
+                                    "CDR_QUERY_IP_RATE=100000",
+                                    "CDR_QUERY_PG_CONNS=2",
+                                    "CDR_JWT_SECRET=" SECRET,
+                                    "CDR_LOG_LEVEL=warn"};
+    const char *env[ENV_MAX] = {NULL};
+    int n = 0;
+    /* The test's settings override the defaults. */
+    for (size_t i = 0; i < CDR_ARRAY_LEN(defaults); i++)
+        proc_env_set(env, &n, ENV_MAX, defaults[i]);
+    for (int i = 0; extra && extra[i]; i++)
+        proc_env_set(env, &n, ENV_MAX, extra[i]);
     char dir[] = "/tmp/qrunXXXXXX";
     cr_assert(mkdtemp(dir));
     snprintf(q->log, sizeof(q->log), "%s/query.log", dir);

@@ -105,11 +105,6 @@ void writer_start(const char *const *extra)
     snprintf(redis, sizeof(redis), "CDR_REDIS_URL=%s", wfix.redis_url);
     snprintf(key, sizeof(key), "CDR_STREAM_KEY=%s", wfix.key);
     snprintf(listen, sizeof(listen), "CDR_WRITER_METRICS_LISTEN=%s:%d", LOCALHOST, wfix.port);
-    /* 'extra' first: the program reads the first of two settings of a variable. */
-    const char *env[32];
-    int n = 0;
-    for (const char *const *e = extra; e && *e && n + 8 < (int)CDR_ARRAY_LEN(env); e++)
-        env[n++] = *e;
     const char *const defaults[] = {pg,
                                     redis,
                                     key,
@@ -117,9 +112,12 @@ void writer_start(const char *const *extra)
                                     "CDR_WRITER_CONSUMER=" WRITER_CONSUMER,
                                     "CDR_WRITER_FLUSH_MS=50",
                                     "CDR_LOG_LEVEL=info"};
+    const char *env[32] = {NULL};
+    int n = 0;
     for (size_t i = 0; i < CDR_ARRAY_LEN(defaults); i++)
-        env[n++] = defaults[i];
-    env[n] = NULL;
+        proc_env_set(env, &n, (int)CDR_ARRAY_LEN(env), defaults[i]);
+    for (const char *const *e = extra; e && *e; e++)
+        proc_env_set(env, &n, (int)CDR_ARRAY_LEN(env), *e);
     snprintf(wfix.log, sizeof(wfix.log), "%s/writer.log", wfix.dir);
     const char *argv[] = {CDR_BIN_DIR "/cdr-writer", NULL};
     wfix.pid = proc_spawn(argv, env, wfix.log);
