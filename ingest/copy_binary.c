@@ -54,11 +54,13 @@ const char *copy_binary_cdr_type(int i)
 #define SECS_PER_DAY  INT64_C(86400)
 #define JSONB_VERSION 1 /* the first byte of jsonb's binary form */
 
-/* One field, ready to be written: 'len' -1 for NULL. Text and jsonb point into the row's
- * unescaped fields; the other types are in 'bin', in network byte order. */
+/* One field, ready to be written: its length on the wire ('len', -1 for NULL), then jsonb's
+ * version byte when 'version', then 'len' - 'version' bytes of 'data': the row's unescaped
+ * text for text and jsonb, 'bin' (network byte order) for the other types. */
 typedef struct field_out {
-    const char *text;
+    const void *data;
     int32_t len;
+    bool version;
     unsigned char bin[16];
 } field_out;
 
@@ -258,6 +260,8 @@ static bool valid_utf8(const char *str, size_t len)
 /* Reads field 'f' of type 't' into 'o'. False when it is not in a form converted here. */
 static bool read_field(const char *f, col_type t, field_out *o)
 {
+    o->version = false;
+    o->data = o->bin;
     if (!f) {
         o->len = -1;
         return true;
@@ -268,8 +272,9 @@ static bool read_field(const char *f, col_type t, field_out *o)
     case COL_JSONB:
         if (len > INT32_MAX - 1 || !valid_utf8(f, len))
             return false;
-        o->text = f;
-        o->len = (int32_t)len + (t == COL_JSONB);
+        o->data = f;
+        o->version = t == COL_JSONB;
+        o->len = (int32_t)len + o->version;
         return true;
     case COL_UUID:
         o->len = 16;
@@ -328,15 +333,11 @@ copy_binary_result copy_binary_cdr_row(cdr_buf *out, const char *row, size_t len
         p += 4;
         if (f[i].len <= 0)
             continue;
-        if (cdr_types[i] == COL_JSONB) {
+        if (f[i].version)
             *p++ = JSONB_VERSION;
-            memcpy(p, f[i].text, (size_t)f[i].len - 1);
-        } else if (cdr_types[i] == COL_TEXT) {
-            memcpy(p, f[i].text, (size_t)f[i].len);
-        } else {
-            memcpy(p, f[i].bin, (size_t)f[i].len);
-        }
-        p += f[i].len - (cdr_types[i] == COL_JSONB);
+        size_t n = (size_t)f[i].len - f[i].version;
+        memcpy(p, f[i].data, n);
+        p += n;
     }
     out->len += need;
     out->data[out->len] = '\0';
