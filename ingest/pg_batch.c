@@ -430,9 +430,31 @@ static bool send_binary(pg_batch *pb, const writer_batch *b, int lo, int hi, boo
     return copy_binary_trailer(out) == 0 && put(pb->conn, out->data, out->len);
 }
 
+/* Sends the rows of [lo, hi) of 'b' bound for 'table' and not done as the batch holds them, in
+ * COPY text form. Consecutive rows lie back to back in the batch's text: they go in chunks, not
+ * row by row. Returns false when a chunk could not be sent. */
+static bool send_text(PGconn *conn, const writer_batch *b, int lo, int hi, wb_table table)
+{
+    size_t start = 0, len = 0;
+    for (int i = lo; i < hi; i++) {
+        const wb_row *row = &b->rows[i];
+        if (row->done || row->table != table)
+            continue;
+        if (len > 0 && row->off == start + len && len + row->len <= COPY_CHUNK) {
+            len += row->len;
+            continue;
+        }
+        if (len > 0 && !put(conn, b->text.data + start, len))
+            return false;
+        start = row->off;
+        len = row->len;
+    }
+    return len == 0 || put(conn, b->text.data + start, len);
+}
+
 /* COPYs the rows of [lo, hi) of 'b' bound for 'table' and not done ('expect' of them) with
- * 'sql', in binary form when 'binary' (CDR rows only). Returns 0; 1 when a row is not in a
- * form copy_binary converts (the COPY failed: the transaction must be rolled back); or -1 with
+ * 'sql', in binary form when 'binary' (CDR rows only: send_binary). Returns 0; 1 when a row is not
+ * in a form copy_binary converts (the COPY failed: the transaction must be rolled back); or -1 with
  * the failed result in '*failed' (may be NULL), or with '*short_copy' set and 'reason' filled
  * when PostgreSQL stored fewer rows than were sent (a text row that reads as the end-of-data
  * marker "\." would silently end the COPY). */
@@ -449,28 +471,8 @@ static int copy_rows(pg_batch *pb, const writer_batch *b, int lo, int hi, wb_tab
         return -1;
     }
     PQclear(r);
-    bool ok = true, as_text = false;
-    if (binary && table == WB_CDR) {
-        ok = send_binary(pb, b, lo, hi, &as_text);
-        lo = hi; /* nothing is left for the text loop below */
-    }
-    /* Consecutive rows lie back to back in the batch's text: sent in chunks, not row by row. */
-    size_t start = 0, len = 0;
-    for (int i = lo; i < hi && ok; i++) {
-        const wb_row *row = &b->rows[i];
-        if (row->done || row->table != table)
-            continue;
-        if (len > 0 && row->off == start + len && len + row->len <= COPY_CHUNK) {
-            len += row->len;
-            continue;
-        }
-        if (len > 0)
-            ok = put(conn, b->text.data + start, len);
-        start = row->off;
-        len = row->len;
-    }
-    if (ok && len > 0)
-        ok = put(conn, b->text.data + start, len);
+    bool as_text = false;
+    bool ok = binary ? send_binary(pb, b, lo, hi, &as_text) : send_text(conn, b, lo, hi, table);
     (void)PQputCopyEnd(conn, ok        ? NULL
                              : as_text ? "a row goes as text instead"
                                        : "the writer could not send every row");
@@ -481,7 +483,7 @@ static int copy_rows(pg_batch *pb, const writer_batch *b, int lo, int hi, wb_tab
      * connect): the rows go as text rather than the session being dropped and the batch
      * retried the same way for ever. */
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (binary && table == WB_CDR && !as_text && state &&
+    if (binary && !as_text && state &&
         (strcmp(state, "08P01") == 0 || strcmp(state, "22P03") == 0) &&
         PQstatus(conn) == CONNECTION_OK) {
         char why[ERR_MAX];
