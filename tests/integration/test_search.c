@@ -176,12 +176,6 @@ static void copy_rows(int from, int to)
                                   "INCLUDING DEFAULTS); TRUNCATE load");
     cr_assert(itest_ok(res), "%s", PQerrorMessage(owner));
     PQclear(res);
-    res = PQexec(owner, "COPY load (tenant_id, call_id, start_ts, store_id, "
-                        "sip_domain, direction, from_uri, to_uri, did_e164, ext_number, "
-                        "user_id, answer_ts, end_ts, billsec, disposition, "
-                        "recording_url, mos, jitter_ms, loss_pct, meta_json) FROM STDIN");
-    cr_assert_eq(PQresultStatus(res), PGRES_COPY_IN, "%s", PQerrorMessage(owner));
-    PQclear(res);
     cdr_buf b = {0};
     for (int i = from; i < to; i++) {
         const row *r = &rows[i];
@@ -219,13 +213,12 @@ static void copy_rows(int from, int to)
         snprintf(v, sizeof(v), "{\"n\": %d}", r->n);
         put_text(&b, v, true);
     }
-    cr_assert_eq(PQputCopyData(owner, b.data, (int)b.len), 1);
-    cr_assert_eq(PQputCopyEnd(owner, NULL), 1);
-    res = PQgetResult(owner);
-    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "COPY: %s", PQerrorMessage(owner));
-    PQclear(res);
-    while ((res = PQgetResult(owner)))
-        PQclear(res);
+    fixture_copy_in(owner,
+                    "COPY load (tenant_id, call_id, start_ts, store_id, sip_domain, direction, "
+                    "from_uri, to_uri, did_e164, ext_number, user_id, answer_ts, end_ts, "
+                    "billsec, disposition, recording_url, mos, jitter_ms, loss_pct, meta_json) "
+                    "FROM STDIN",
+                    b.data, b.len);
     cdr_buf_free(&b);
     res = PQexec(owner, "INSERT INTO voip_cdr SELECT * FROM load");
     cr_assert(itest_ok(res), "INSERT: %s", PQerrorMessage(owner));

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cdr_codec.h"
+#include "db_fixture.h"
 #include "example_cdr.h"
 #include "itest.h"
 #include "writer_fixture.h"
@@ -182,19 +183,9 @@ static int log_count(const char *needle)
 /* Loads 'rows' with a text COPY into the temp table oracle (the staging table's columns). */
 static void load_oracle(const cdr_buf *rows)
 {
-    PGresult *r = PQexec(wfix.pg, "CREATE TEMP TABLE oracle (LIKE voip_cdr_staging)");
-    cr_assert(itest_ok(r), "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    r = PQexec(wfix.pg, "COPY oracle (" CDR_CODEC_CDR_COLUMNS ") FROM STDIN");
-    cr_assert_eq(PQresultStatus(r), PGRES_COPY_IN, "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    cr_assert_eq(PQputCopyData(wfix.pg, rows->data, (int)rows->len), 1);
-    cr_assert_eq(PQputCopyEnd(wfix.pg, NULL), 1);
-    r = PQgetResult(wfix.pg);
-    cr_assert(itest_ok(r), "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    while ((r = PQgetResult(wfix.pg)))
-        PQclear(r);
+    fixture_exec(wfix.pg, "CREATE TEMP TABLE oracle (LIKE voip_cdr_staging)", 0, NULL);
+    fixture_copy_in(wfix.pg, "COPY oracle (" CDR_CODEC_CDR_COLUMNS ") FROM STDIN", rows->data,
+                    rows->len);
 }
 
 Test(writer_copy, binary_rows_hold_what_postgresql_reads_from_their_text)

@@ -50,3 +50,17 @@ void fixture_exec(PGconn *c, const char *sql, int n, const char *const *params)
     cr_assert(itest_ok(res), "%s: %s", sql, PQresultErrorMessage(res));
     PQclear(res);
 }
+
+void fixture_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len)
+{
+    PGresult *res = PQexec(c, copy_sql);
+    cr_assert_eq(PQresultStatus(res), PGRES_COPY_IN, "%s: %s", copy_sql, PQerrorMessage(c));
+    PQclear(res);
+    cr_assert_eq(PQputCopyData(c, data, (int)len), 1, "%s", PQerrorMessage(c));
+    cr_assert_eq(PQputCopyEnd(c, NULL), 1, "%s", PQerrorMessage(c));
+    res = PQgetResult(c);
+    cr_assert(itest_ok(res), "%s: %s", copy_sql, PQresultErrorMessage(res));
+    PQclear(res);
+    while ((res = PQgetResult(c)))
+        PQclear(res);
+}

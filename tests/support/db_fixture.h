@@ -4,6 +4,8 @@
 #ifndef CDR_DB_FIXTURE_H
 #define CDR_DB_FIXTURE_H
 
+#include <stddef.h>
+
 #include "itest.h"
 
 /* How long one cdrctl may run before it is killed: a rollup rebuild over a million CDRs fits. */
@@ -27,5 +29,9 @@ long long fixture_scalar(PGconn *c, const char *sql, int n, const char *const *p
 
 /* Runs 'sql' on 'c' ('n' text parameters) and asserts that it succeeds. */
 void fixture_exec(PGconn *c, const char *sql, int n, const char *const *params);
+
+/* Runs 'copy_sql' (a COPY ... FROM STDIN) on 'c', sends it the 'len' bytes of 'data' and
+ * asserts that the COPY succeeds. */
+void fixture_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len);
 
 #endif
