@@ -308,6 +308,16 @@ static const call calls[4] = {
      .mos = "3.5"},
 };
 
+/* Adds the 'n' calls of 'cs' as one plain stream entry. */
+static void add_entry(const call *cs, int n)
+{
+    cdr_buf rows = {0};
+    for (int i = 0; i < n; i++)
+        append_call(&rows, &cs[i]);
+    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
+    cdr_buf_free(&rows);
+}
+
 static void add_calls(const int *which, int n, bool zstd)
 {
     cdr_buf rows = {0};
@@ -384,10 +394,7 @@ Test(writer_basic, store_names_change_only_when_they_differ)
     call renamed = calls[1];
     renamed.call_id = "c2-renamed";
     renamed.store_name = "Roma Termini";
-    cdr_buf rows = {0};
-    append_call(&rows, &renamed);
-    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
-    cdr_buf_free(&rows);
+    add_entry(&renamed, 1);
     stream_drain();
     expect_row("SELECT store_id, name FROM voip_stores", 0, NULL,
                (const char *const[]){STORE_1, "Roma Termini"}, 2, "the new name");
@@ -398,14 +405,10 @@ Test(writer_basic, store_names_change_only_when_they_differ)
 /* Adds calls 0 (09:12) and 1 (09:40) of store 1 in one entry, named 'early' and 'late'. */
 static void add_named_pair(const char *early, const char *late)
 {
-    call first = calls[0], second = calls[1];
-    first.store_name = early;
-    second.store_name = late;
-    cdr_buf rows = {0};
-    append_call(&rows, &first);
-    append_call(&rows, &second);
-    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
-    cdr_buf_free(&rows);
+    call pair[2] = {calls[0], calls[1]};
+    pair[0].store_name = early;
+    pair[1].store_name = late;
+    add_entry(pair, 2);
 }
 
 /* Within a batch the name of the latest row wins, whether or not earlier rows differ from the
@@ -481,14 +484,11 @@ Test(writer_basic, a_month_without_partition_gets_one)
                            0, NULL),
                  0);
     writer_start(NULL);
-    cdr_buf rows = {0};
-    call old = unanswered_call("old", "2019-03-15 08:00:00+00", "2019-03-15 08:01:00+00", "FAILED");
-    call future = unanswered_call("future", "2031-07-31 23:59:59.999999+00",
-                                  "2031-08-01 00:01:00+00", "FAILED");
-    append_call(&rows, &old);
-    append_call(&rows, &future);
-    stream_add_rows(CDR_CODEC_KIND_CDR, rows.data, NULL);
-    cdr_buf_free(&rows);
+    const call old_and_future[2] = {
+        unanswered_call("old", "2019-03-15 08:00:00+00", "2019-03-15 08:01:00+00", "FAILED"),
+        unanswered_call("future", "2031-07-31 23:59:59.999999+00", "2031-08-01 00:01:00+00",
+                        "FAILED")};
+    add_entry(old_and_future, 2);
     stream_drain();
     cr_expect_eq(pg_scalar("SELECT count(*) FROM voip_cdr_2019_03 WHERE call_id = 'old'", 0, NULL),
                  1);
